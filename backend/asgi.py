@@ -1,0 +1,12 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+
+application = get_asgi_application()
+
+from backend import checks, sandbox  # noqa: E402  (needs the app registry)
+
+sandbox.activate()
+checks.refuse_unsafe_start()

@@ -1,0 +1,184 @@
+"""Settings for the backend, read from the environment (12-factor).
+
+Every setting has a development default, so `manage.py runserver` works with no
+environment at all: SQLite, DEBUG on, and sandbox mode (in-process fakes for
+Stripe, the push provider and the todo API). The README lists every variable.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The development key is public: backend.checks refuses it when DEBUG is off.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("TEST", {})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "backend",
+    "payments",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "backend.api.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+WSGI_APPLICATION = "backend.wsgi.application"
+TEST_RUNNER = "backend.test_runner.NetworkGuardedRunner"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# Bodies larger than this are refused with 413 before any view reads them.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+API_THROTTLE_ANON = env.str("API_THROTTLE_ANON", default="120/min")
+API_THROTTLE_USER = env.str("API_THROTTLE_USER", default="1200/min")
+API_THROTTLE_AUTH = env.str("API_THROTTLE_AUTH", default="20/min")
+PAYMENTS_THROTTLE = env.str("PAYMENTS_THROTTLE", default="20/hour")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "backend.api.Pagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": ["backend.api.AnonThrottle", "backend.api.UserThrottle"],
+    "EXCEPTION_HANDLER": "backend.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Payments & reminders API",
+    "DESCRIPTION": "REST API for the mobile app. Every error uses one envelope: "
+    '`{"error": {"type", "code", "message", "param", "fields"}}`.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Stripe -----------------------------------------------------------------
+# Empty STRIPE_SECRET_KEY with DEBUG on means sandbox mode (in-process fake).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Point the stripe library somewhere else, e.g. `manage.py fakeservices`.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
+PAYMENTS_CURRENCIES = env.list("PAYMENTS_CURRENCIES", default=["usd", "eur", "gbp"])
+PAYMENTS_MAX_AMOUNT = env.int("PAYMENTS_MAX_AMOUNT", default=1_000_000)
+
+# --- Push provider (Pushwoosh Remote API) and the todo API -------------------
+PUSH_API_URL = env.str("PUSH_API_URL", default="https://api.pushwoosh.com/json/1.3/")
+PUSH_APPLICATION = env.str("PUSH_APPLICATION", default="")
+PUSH_AUTH_KEY = env.str("PUSH_AUTH_KEY", default="")
+PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
+PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
+TODOS_API_URL = env.str("TODOS_API_URL", default="")
+TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+
+# --- Tests that talk to real services (skipped unless enabled) --------------
+REAL_NETWORK_TESTS = env.bool("REAL_NETWORK_TESTS", default=False)
+STRIPE_LIVE_TEST_KEY = env.str("STRIPE_LIVE_TEST_KEY", default="")
+
+# --- Production hardening (only when DEBUG is off) --------------------------
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# HSTS preloading is a hard-to-undo decision for the domain's owner, not a default;
+# SECURE_HSTS_PRELOAD=true opts in.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # stripe logs request bodies (card numbers in the raw-card flow) at DEBUG.
+        "stripe": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,44 @@
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend import sandbox
+
+
+class HealthView(APIView):
+    """Liveness and readiness: answers 200 when the database answers."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health",
+                {
+                    "status": serializers.CharField(),
+                    "database": serializers.CharField(),
+                    "sandbox": serializers.ListField(child=serializers.CharField()),
+                },
+            ),
+        }
+    )
+    def get(self, request):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            database = "ok"
+        except DatabaseError:
+            database = "unavailable"
+        healthy = database == "ok"
+        body = {
+            "status": "ok" if healthy else "unavailable",
+            "database": database,
+            "sandbox": sandbox.active_fakes(),
+        }
+        return Response(body, status=200 if healthy else 503)

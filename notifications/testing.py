@@ -1,0 +1,10 @@
+def install_sandbox_push():
+    pass
+
+
+def install_sandbox_todos():
+    pass
+
+
+def installed():
+    return []
