@@ -1,6 +1,0 @@
-def install_sandbox():
-    pass
-
-
-def is_installed():
-    return False

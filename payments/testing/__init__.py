@@ -1,0 +1,280 @@
+"""The fake Stripe, at three layers, all driven by one engine (FakeStripe).
+
+1. Client-library layer: MockToken, MockCharge, ... subclass the stripe
+   resources and answer from the engine. `mock.patch('stripe.Token', MockToken)`.
+2. In-process HTTP layer: `fake_stripe()` installs FakeStripeHTTPClient as the
+   stripe library's HTTP client, so the library's own encoding, error mapping
+   and retries run, with no socket. Context manager, decorator, or the
+   FakeStripeMixin for test classes. It yields the engine.
+3. Server layer: `manage.py fakeservices` serves the engine under /stripe;
+   `stripe.api_base = "http://127.0.0.1:PORT/stripe"`.
+"""
+
+import contextlib
+import json
+from urllib.parse import urlencode, urlsplit
+
+import requests
+import stripe
+from requests.structures import CaseInsensitiveDict
+
+from backend.fakes import TransportFault
+from backend.netguard import is_loopback
+from payments.testing import cards
+from payments.testing.engine import FakeStripe, StripeError, sign_webhook
+
+__all__ = [
+    "FakeStripe",
+    "FakeStripeHTTPClient",
+    "FakeStripeMixin",
+    "MockCharge",
+    "MockCustomer",
+    "MockPaymentIntent",
+    "MockPaymentMethod",
+    "MockRefund",
+    "MockToken",
+    "StripeError",
+    "cards",
+    "current_engine",
+    "deliver_events",
+    "encode_form",
+    "fake_stripe",
+    "sign_webhook",
+    "signed_webhook",
+]
+
+TEST_API_KEY = "sk_test_fake_stripe"
+SANDBOX_API_KEY = "sk_test_sandbox"
+
+# The process-wide engine: sandbox mode, MockToken and fake_stripe() share it by default.
+engine = FakeStripe()
+_active = []
+
+
+def current_engine():
+    return _active[-1] if _active else engine
+
+
+def encode_form(params, prefix=None):
+    """Stripe's form encoding, the inverse of engine.decode_form."""
+    pairs = []
+    for key, value in params.items():
+        name = f"{prefix}[{key}]" if prefix else str(key)
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            pairs.append(encode_form(value, name))
+        elif isinstance(value, list | tuple):
+            pairs.extend(urlencode({f"{name}[]": str(item)}) for item in value)
+        elif isinstance(value, bool):
+            pairs.append(urlencode({name: "true" if value else "false"}))
+        else:
+            pairs.append(urlencode({name: str(value)}))
+    return "&".join(p for p in pairs if p)
+
+
+def connection_error(fault):
+    return stripe.APIConnectionError(
+        "Unexpected error communicating with Stripe. If this problem persists, let us know at "
+        f"support@stripe.com.\n\n(Network error: fake {fault.kind.replace('_', ' ')})",
+        should_retry=True,
+    )
+
+
+class FakeStripeHTTPClient(stripe.HTTPClient):
+    """A stripe-python HTTP client that hands each request to the engine, no socket."""
+
+    name = "fake_stripe"
+
+    def __init__(self, fake=None):
+        super().__init__()
+        self.fake = fake or engine
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        parts = urlsplit(url)
+        path = parts.path[parts.path.find("/v1/") :] if "/v1/" in parts.path else parts.path
+        body = post_data.encode() if isinstance(post_data, str) else (post_data or b"")
+        try:
+            answer = self.fake.handle(method, path, parts.query, body, CaseInsensitiveDict(headers))
+        except TransportFault as fault:
+            raise connection_error(fault) from None
+        return answer.body, answer.status, CaseInsensitiveDict(answer.headers)
+
+    request_stream = request
+
+    def close(self):
+        pass
+
+    def _sleep_time_seconds(self, num_retries):
+        return 0  # the library's retries still run, without waiting out the back-off
+
+
+class fake_stripe(contextlib.ContextDecorator):  # noqa: N801  (used like a function)
+    """Route the stripe library to a fresh engine for a block, test or test class.
+
+        with fake_stripe() as stripe_engine:
+            ...
+            assert stripe_engine.charges[0]["amount"] == 500
+    """
+
+    def __init__(self, fake=None, api_key=TEST_API_KEY):
+        self._fake = fake
+        self.api_key = api_key
+        self._saved = []
+
+    def __enter__(self):
+        fake = self._fake or engine
+        fake.reset()
+        self._saved.append((stripe.default_http_client, stripe.api_key, stripe.api_base))
+        stripe.default_http_client = FakeStripeHTTPClient(fake)
+        stripe.api_key = self.api_key
+        stripe.api_base = stripe.DEFAULT_API_BASE
+        _active.append(fake)
+        return fake
+
+    def __exit__(self, *exc_info):
+        _active.pop()
+        stripe.default_http_client, stripe.api_key, stripe.api_base = self._saved.pop()
+        return False
+
+
+class FakeStripeMixin:
+    """For TestCase classes: every test runs on a fresh engine, `self.stripe`."""
+
+    def setUp(self):
+        super().setUp()
+        self.stripe = self.enterContext(fake_stripe())
+
+
+def install_sandbox():
+    """Sandbox mode: the process's stripe library talks to the shared engine for good."""
+    stripe.default_http_client = FakeStripeHTTPClient(engine)
+    stripe.api_key = SANDBOX_API_KEY
+    stripe.api_base = stripe.DEFAULT_API_BASE
+
+
+def is_installed():
+    return isinstance(stripe.default_http_client, FakeStripeHTTPClient)
+
+
+# ---------------------------------------------------------------------------
+# Client-library layer
+# ---------------------------------------------------------------------------
+def error_for(status, payload, headers):
+    """The stripe exception the library raises for this error answer (same mapping)."""
+    error = payload["error"]
+    message, body = error.get("message"), json.dumps(payload)
+    args = (body, status, payload, headers)
+    if status == 429:
+        return stripe.RateLimitError(message, *args)
+    if status in (400, 404):
+        if error.get("type") == "idempotency_error":
+            return stripe.IdempotencyError(message, *args)
+        return stripe.InvalidRequestError(message, error.get("param"), error.get("code"), *args)
+    if status == 401:
+        return stripe.AuthenticationError(message, *args)
+    if status == 402:
+        return stripe.CardError(message, error.get("param"), error.get("code"), *args)
+    if status == 403:
+        return stripe.PermissionError(message, *args)
+    return stripe.APIError(message, *args)
+
+
+class EngineResource:
+    """create/retrieve/list on the current engine, for stripe resource subclasses."""
+
+    engine_path = ""
+
+    @classmethod
+    def _engine_call(cls, method, path, params, api_key=None, idempotency_key=None):
+        key = api_key or stripe.api_key or TEST_API_KEY
+        headers = CaseInsensitiveDict({"Authorization": f"Bearer {key}"})
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        form = encode_form(params)
+        query, body = (form, b"") if method == "GET" else ("", form.encode())
+        try:
+            answer = current_engine().handle(method, path, query, body, headers)
+        except TransportFault as fault:
+            raise connection_error(fault) from None
+        payload = json.loads(answer.body)
+        if answer.status >= 400:
+            raise error_for(answer.status, payload, answer.headers)
+        if payload.get("object") == "list":
+            return stripe.ListObject.construct_from(payload, key)
+        return cls.construct_from(payload, key)
+
+    @classmethod
+    def create(cls, api_key=None, idempotency_key=None, stripe_account=None, **params):
+        return cls._engine_call("POST", cls.engine_path, params, api_key, idempotency_key)
+
+    @classmethod
+    def retrieve(cls, id, api_key=None, **params):
+        return cls._engine_call("GET", f"{cls.engine_path}/{id}", params, api_key)
+
+    @classmethod
+    def list(cls, api_key=None, **params):
+        return cls._engine_call("GET", cls.engine_path, params, api_key)
+
+
+class MockToken(EngineResource, stripe.Token):
+    engine_path = "/v1/tokens"
+
+
+class MockCharge(EngineResource, stripe.Charge):
+    engine_path = "/v1/charges"
+
+
+class MockRefund(EngineResource, stripe.Refund):
+    engine_path = "/v1/refunds"
+
+
+class MockPaymentMethod(EngineResource, stripe.PaymentMethod):
+    engine_path = "/v1/payment_methods"
+
+
+class MockPaymentIntent(EngineResource, stripe.PaymentIntent):
+    engine_path = "/v1/payment_intents"
+
+    @classmethod
+    def confirm(cls, intent, api_key=None, idempotency_key=None, **params):
+        path = f"{cls.engine_path}/{intent}/confirm"
+        return cls._engine_call("POST", path, params, api_key, idempotency_key)
+
+
+class MockCustomer(EngineResource, stripe.Customer):
+    engine_path = "/v1/customers"
+
+
+# ---------------------------------------------------------------------------
+# Webhooks
+# ---------------------------------------------------------------------------
+def signed_webhook(event, secret, timestamp=None):
+    """(body, Stripe-Signature header) for an event, exactly as Stripe would send them."""
+    payload = json.dumps(event).encode()
+    return payload, sign_webhook(payload, secret, timestamp)
+
+
+def deliver_events(url, secret, fake=None, session=None):
+    """POST every undelivered event to a localhost URL, signed; returns [(event id, status)]."""
+    host = urlsplit(url).hostname
+    if not is_loopback(host):
+        raise ValueError(f"the fake delivers webhooks to loopback only, not {host}")
+    fake = fake or current_engine()
+    http = session or requests
+    results = []
+    for event in list(fake.events):
+        if event["id"] in fake.delivered:
+            continue
+        payload, header = signed_webhook(event, secret)
+        response = http.post(
+            url,
+            data=payload,
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+            timeout=10,
+        )
+        if 200 <= response.status_code < 300:
+            fake.delivered.add(event["id"])
+            event["pending_webhooks"] = 0
+        results.append((event["id"], response.status_code))
+    return results
