@@ -41,7 +41,7 @@ class FakeResponse:
         )
 
 
-class TransportFault(Exception):  # noqa: N818  (a signal to the transport, not an error)
+class TransportFault(Exception):
     """Raised by a fake to make the transport fail the way a network does.
 
     kind is "timeout", "connection_error" or "lost_response" (the request was

@@ -109,12 +109,12 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
         return 0  # the library's retries still run, without waiting out the back-off
 
 
-class fake_stripe(contextlib.ContextDecorator):  # noqa: N801  (used like a function)
+class fake_stripe(contextlib.ContextDecorator):
     """Route the stripe library to a fresh engine for a block, test or test class.
 
-        with fake_stripe() as stripe_engine:
-            ...
-            assert stripe_engine.charges[0]["amount"] == 500
+    with fake_stripe() as stripe_engine:
+        ...
+        assert stripe_engine.charges[0]["amount"] == 500
     """
 
     def __init__(self, fake=None, api_key=TEST_API_KEY):

@@ -192,7 +192,11 @@ def luhn_valid(number):
 BRAND_PREFIXES = [
     (("34", "37"), "American Express", "amex"),
     (("4",), "Visa", "visa"),
-    (("51", "52", "53", "54", "55", "22", "23", "24", "25", "26", "27"), "MasterCard", "mastercard"),
+    (
+        ("51", "52", "53", "54", "55", "22", "23", "24", "25", "26", "27"),
+        "MasterCard",
+        "mastercard",
+    ),
     (("6011", "65", "64"), "Discover", "discover"),
     (("30", "36", "38"), "Diners Club", "diners"),
     (("35",), "JCB", "jcb"),

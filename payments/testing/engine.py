@@ -21,8 +21,19 @@ from payments.currencies import MINIMUM_AMOUNTS, ZERO_DECIMAL
 from payments.testing import cards
 
 API_VERSION = "2025-10-29.clover"
-CARD_FIELDS = {"number", "exp_month", "exp_year", "cvc", "name", "address_zip", "address_line1",
-               "address_city", "address_state", "address_country", "currency"}  # fmt: skip
+CARD_FIELDS = {
+    "number",
+    "exp_month",
+    "exp_year",
+    "cvc",
+    "name",
+    "address_zip",
+    "address_line1",
+    "address_city",
+    "address_state",
+    "address_country",
+    "currency",
+}
 
 
 class StripeError(Exception):
@@ -105,8 +116,14 @@ def format_amount(amount, currency):
     return f"{symbol}{amount / 100:.2f} {currency}"
 
 
-ADDRESS = {"city": None, "country": None, "line1": None, "line2": None,
-           "postal_code": None, "state": None}  # fmt: skip
+ADDRESS = {
+    "city": None,
+    "country": None,
+    "line1": None,
+    "line2": None,
+    "postal_code": None,
+    "state": None,
+}
 
 
 class FakeStripe:
@@ -220,19 +237,22 @@ class FakeStripe:
             )
         params.pop("expand", None)
         key = headers.get("Idempotency-Key") if method == "POST" else None
-        if key:
-            replay = self._replay(api_key, key, method, path, params)
-            if replay:
-                return replay
-        try:
-            status, payload = 200, handler(params, **groups)
-        except StripeError as error:
-            status, payload = error.status, {"error": error.body}
-        if key and status not in (401, 429) and status < 500:
-            self._idempotent[(api_key, key)] = (fingerprint(method, path, params), status, payload)
+        result = self._replay(api_key, key, method, path, params) if key else None
+        if result is None:
+            try:
+                status, payload = 200, handler(params, **groups)
+            except StripeError as error:
+                status, payload = error.status, {"error": error.body}
+            if key and status not in (401, 429) and status < 500:
+                self._idempotent[(api_key, key)] = (
+                    fingerprint(method, path, params),
+                    status,
+                    payload,
+                )
+            result = status, payload, {}
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
-        return status, payload, {}
+        return result
 
     def _authenticate(self, headers):
         auth = headers.get("Authorization") or ""
@@ -254,7 +274,10 @@ class FakeStripe:
         if not re.fullmatch(r"(sk|rk)_test_\w+", key):
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
             raise StripeError(
-                401, "invalid_request_error", f"Invalid API Key provided: {masked}", "api_key_invalid"
+                401,
+                "invalid_request_error",
+                f"Invalid API Key provided: {masked}",
+                "api_key_invalid",
             )
         return key
 
@@ -313,7 +336,11 @@ class FakeStripe:
         if currency not in MINIMUM_AMOUNTS:
             raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
         if amount < 1:
-            raise invalid("This value must be greater than or equal to 1.", "parameter_invalid_integer", "amount")
+            raise invalid(
+                "This value must be greater than or equal to 1.",
+                "parameter_invalid_integer",
+                "amount",
+            )
         minimum = MINIMUM_AMOUNTS[currency]
         if amount < minimum:
             raise invalid(
@@ -322,9 +349,7 @@ class FakeStripe:
                 "amount",
             )
         if amount > 99999999:
-            raise invalid(
-                "Amount must be no more than $999,999.99", "amount_too_large", "amount"
-            )
+            raise invalid("Amount must be no more than $999,999.99", "amount_too_large", "amount")
         return amount, currency
 
     # -------------------------------------------------------------- cards
@@ -334,7 +359,9 @@ class FakeStripe:
         for name in card:
             if name not in CARD_FIELDS:
                 raise invalid(
-                    f"Received unknown parameter: card[{name}]", "parameter_unknown", f"card[{name}]"
+                    f"Received unknown parameter: card[{name}]",
+                    "parameter_unknown",
+                    f"card[{name}]",
                 )
         for name in ("number", "exp_month", "exp_year"):
             if not card.get(name):
@@ -353,23 +380,32 @@ class FakeStripe:
         month, year = str(card["exp_month"]), str(card["exp_year"])
         if not month.isdigit() or not 1 <= int(month) <= 12:
             raise StripeError(
-                402, "card_error", "Your card's expiration month is invalid.",
-                "invalid_expiry_month", "exp_month",
-            )  # fmt: skip
+                402,
+                "card_error",
+                "Your card's expiration month is invalid.",
+                "invalid_expiry_month",
+                "exp_month",
+            )
         now = time.gmtime()
         year_value = int(year) if year.isdigit() else -1
         if 0 <= year_value < 100:
             year_value += 2000
         if not now.tm_year <= year_value <= now.tm_year + 50:
             raise StripeError(
-                402, "card_error", "Your card's expiration year is invalid.",
-                "invalid_expiry_year", "exp_year",
-            )  # fmt: skip
+                402,
+                "card_error",
+                "Your card's expiration year is invalid.",
+                "invalid_expiry_year",
+                "exp_year",
+            )
         if year_value == now.tm_year and int(month) < now.tm_mon:
             raise StripeError(
-                402, "card_error", "Your card's expiration month is invalid.",
-                "invalid_expiry_month", "exp_month",
-            )  # fmt: skip
+                402,
+                "card_error",
+                "Your card's expiration month is invalid.",
+                "invalid_expiry_month",
+                "exp_month",
+            )
         cvc = str(card.get("cvc", ""))
         if cvc and (not cvc.isdigit() or len(cvc) not in (3, 4)):
             raise StripeError(
@@ -385,9 +421,14 @@ class FakeStripe:
         card = {
             "id": self.new_id("card"),
             "object": "card",
-            "address_city": None, "address_country": None, "address_line1": None,
-            "address_line1_check": None, "address_line2": None, "address_state": None,
-            "address_zip": None, "address_zip_check": None,
+            "address_city": None,
+            "address_country": None,
+            "address_line1": None,
+            "address_line1_check": None,
+            "address_line2": None,
+            "address_state": None,
+            "address_zip": None,
+            "address_zip_check": None,
             "allow_redisplay": "unspecified",
             "brand": test_card.brand,
             "country": test_card.country,
@@ -404,7 +445,7 @@ class FakeStripe:
             "networks": {"preferred": None},
             "regulated_status": "unregulated",
             "tokenization_method": None,
-        }  # fmt: skip
+        }
         self._card_of[card["id"]] = test_card
         return card
 
@@ -415,8 +456,11 @@ class FakeStripe:
     def _pm_card_details(self, test_card, month, year):
         return {
             "brand": test_card.network,
-            "checks": {"address_line1_check": None, "address_postal_code_check": None,
-                       "cvc_check": "unchecked"},
+            "checks": {
+                "address_line1_check": None,
+                "address_postal_code_check": None,
+                "cvc_check": "unchecked",
+            },
             "country": test_card.country,
             "display_brand": test_card.network,
             "exp_month": month,
@@ -429,7 +473,7 @@ class FakeStripe:
             "regulated_status": "unregulated",
             "three_d_secure_usage": {"supported": True},
             "wallet": None,
-        }  # fmt: skip
+        }
 
     # ------------------------------------------------------------- tokens
     def create_token(self, params):
@@ -475,9 +519,22 @@ class FakeStripe:
 
     # ------------------------------------------------------------ charges
     def create_charge(self, params):
-        self._only(params, {"amount", "currency", "source", "customer", "description", "metadata",
-                            "capture", "receipt_email", "statement_descriptor",
-                            "statement_descriptor_suffix", "transfer_group"})  # fmt: skip
+        self._only(
+            params,
+            {
+                "amount",
+                "currency",
+                "source",
+                "customer",
+                "description",
+                "metadata",
+                "capture",
+                "receipt_email",
+                "statement_descriptor",
+                "statement_descriptor_suffix",
+                "transfer_group",
+            },
+        )
         amount, currency = self._amount_and_currency(params)
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
@@ -486,9 +543,7 @@ class FakeStripe:
         elif customer_id:
             customer = self._lookup(customer_id, "customer", "customer")
             if not customer["default_source"]:
-                raise invalid(
-                    "Cannot charge a customer that has no active card", "missing", "card"
-                )
+                raise invalid("Cannot charge a customer that has no active card", "missing", "card")
             card = self.objects[customer["default_source"]]
         else:
             raise invalid("Must provide source or customer.", "parameter_missing", "source")
@@ -507,12 +562,27 @@ class FakeStripe:
 
     def _card_error(self, decline, **extra):
         return StripeError(
-            402, "card_error", decline.message, decline.code, decline.param,
-            decline_code=decline.decline_code, **extra,
-        )  # fmt: skip
+            402,
+            "card_error",
+            decline.message,
+            decline.code,
+            decline.param,
+            decline_code=decline.decline_code,
+            **extra,
+        )
 
-    def _new_charge(self, amount, currency, params, card, test_card, decline, capture,
-                    payment_intent=None, payment_method=None):  # fmt: skip
+    def _new_charge(
+        self,
+        amount,
+        currency,
+        params,
+        card,
+        test_card,
+        decline,
+        capture,
+        payment_intent=None,
+        payment_method=None,
+    ):
         succeeded = decline is None
         charge = {
             "id": self.new_id("ch"),
@@ -524,8 +594,13 @@ class FakeStripe:
             "application_fee": None,
             "application_fee_amount": None,
             "balance_transaction": self.new_id("txn") if succeeded else None,
-            "billing_details": {"address": dict(ADDRESS), "email": None, "name": None,
-                                "phone": None, "tax_id": None},
+            "billing_details": {
+                "address": dict(ADDRESS),
+                "email": None,
+                "name": None,
+                "phone": None,
+                "tax_id": None,
+            },
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
             "created": int(time.time()),
@@ -549,8 +624,11 @@ class FakeStripe:
                     "amount_authorized": amount if succeeded else None,
                     "authorization_code": None,
                     "brand": test_card.network,
-                    "checks": {"address_line1_check": None, "address_postal_code_check": None,
-                               "cvc_check": "pass" if succeeded else "unchecked"},
+                    "checks": {
+                        "address_line1_check": None,
+                        "address_postal_code_check": None,
+                        "cvc_check": "pass" if succeeded else "unchecked",
+                    },
                     "country": test_card.country,
                     "exp_month": card["exp_month"],
                     "exp_year": card["exp_year"],
@@ -580,7 +658,7 @@ class FakeStripe:
             "status": "succeeded" if succeeded else "failed",
             "transfer_data": None,
             "transfer_group": params.get("transfer_group"),
-        }  # fmt: skip
+        }
         charge["refunds"]["url"] = f"/v1/charges/{charge['id']}/refunds"
         if succeeded:
             charge["receipt_url"] = f"https://pay.stripe.com/receipts/fake/{charge['id']}"
@@ -590,15 +668,25 @@ class FakeStripe:
     @staticmethod
     def _outcome(decline):
         if decline is None:
-            return {"advice_code": None, "network_advice_code": None, "network_decline_code": None,
-                    "network_status": "approved_by_network", "reason": None, "risk_level": "normal",
-                    "risk_score": 32, "seller_message": "Payment complete.", "type": "authorized"}  # fmt: skip
+            return {
+                "advice_code": None,
+                "network_advice_code": None,
+                "network_decline_code": None,
+                "network_status": "approved_by_network",
+                "reason": None,
+                "risk_level": "normal",
+                "risk_score": 32,
+                "seller_message": "Payment complete.",
+                "type": "authorized",
+            }
         return {
             "advice_code": None,
             "network_advice_code": None,
             "network_decline_code": None,
             "network_status": decline.network_status,
-            "reason": "highest_risk_level" if decline.outcome_type == "blocked" else decline.decline_code,
+            "reason": "highest_risk_level"
+            if decline.outcome_type == "blocked"
+            else decline.decline_code,
             "risk_level": decline.risk_level,
             "risk_score": 95 if decline.risk_level == "highest" else 32,
             "seller_message": decline.seller_message,
@@ -609,14 +697,22 @@ class FakeStripe:
         return self._lookup(id, "charge")
 
     def list_charges(self, params):
-        return self._list(self.charges, params, "/v1/charges", {"limit", "starting_after",
-                          "ending_before", "customer", "payment_intent", "created"})  # fmt: skip
+        return self._list(
+            self.charges,
+            params,
+            "/v1/charges",
+            {"limit", "starting_after", "ending_before", "customer", "payment_intent", "created"},
+        )
 
     def _list(self, items, params, url, allowed):
         self._only(params, allowed)
         limit = as_int(params, "limit") or 10
         if not 1 <= limit <= 100:
-            raise invalid("This value must be less than or equal to 100.", "parameter_invalid_integer", "limit")
+            raise invalid(
+                "This value must be less than or equal to 100.",
+                "parameter_invalid_integer",
+                "limit",
+            )
         for name in ("customer", "payment_intent", "type"):
             if params.get(name):
                 items = [i for i in items if i.get(name) == params[name]]
@@ -627,8 +723,12 @@ class FakeStripe:
         if params.get("starting_after"):
             ids = [i["id"] for i in items]
             if params["starting_after"] not in ids:
-                raise invalid(f"No such object: '{params['starting_after']}'", "resource_missing",
-                              "starting_after", status=404)  # fmt: skip
+                raise invalid(
+                    f"No such object: '{params['starting_after']}'",
+                    "resource_missing",
+                    "starting_after",
+                    status=404,
+                )
             items = items[ids.index(params["starting_after"]) + 1 :]
         return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
 
@@ -638,10 +738,14 @@ class FakeStripe:
         if charge["captured"]:
             raise invalid("This charge has already been captured.", "charge_already_captured")
         if charge["status"] != "succeeded":
-            raise invalid("This charge cannot be captured because it failed.", "charge_not_capturable")
+            raise invalid(
+                "This charge cannot be captured because it failed.", "charge_not_capturable"
+            )
         amount = as_int(params, "amount") or charge["amount"]
         if amount > charge["amount"]:
-            raise invalid("The amount to capture exceeds the authorized amount.", "amount_too_large", "amount")
+            raise invalid(
+                "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
+            )
         charge.update(captured=True, amount_captured=amount)
         self._emit("charge.captured", charge, {"captured": False, "amount_captured": 0})
         return charge
@@ -660,18 +764,29 @@ class FakeStripe:
         elif params.get("charge"):
             charge = self._lookup(params["charge"], "charge", "charge")
         else:
-            raise invalid("One of the following params should be provided for this request: "
-                          "payment_intent or charge.", "parameter_missing", "charge")  # fmt: skip
+            raise invalid(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                "parameter_missing",
+                "charge",
+            )
         if charge["status"] != "succeeded":
-            raise invalid(f"Charge {charge['id']} has failed and cannot be refunded.",
-                          "charge_not_refundable")  # fmt: skip
+            raise invalid(
+                f"Charge {charge['id']} has failed and cannot be refunded.", "charge_not_refundable"
+            )
         if charge["refunded"]:
-            raise invalid(f"Charge {charge['id']} has already been refunded.", "charge_already_refunded")
+            raise invalid(
+                f"Charge {charge['id']} has already been refunded.", "charge_already_refunded"
+            )
         remaining = charge["amount_captured"] - charge["amount_refunded"]
         amount = as_int(params, "amount")
         amount = remaining if amount is None else amount
         if amount < 1:
-            raise invalid("This value must be greater than or equal to 1.", "parameter_invalid_integer", "amount")
+            raise invalid(
+                "This value must be greater than or equal to 1.",
+                "parameter_invalid_integer",
+                "amount",
+            )
         if amount > remaining:
             raise invalid(
                 f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than "
@@ -687,7 +802,14 @@ class FakeStripe:
             "charge": charge["id"],
             "created": int(time.time()),
             "currency": charge["currency"],
-            "destination_details": {"card": {"reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund"}, "type": "card"},
+            "destination_details": {
+                "card": {
+                    "reference_status": "pending",
+                    "reference_type": "acquirer_reference_number",
+                    "type": "refund",
+                },
+                "type": "card",
+            },
             "metadata": params.get("metadata") or {},
             "payment_intent": charge["payment_intent"],
             "reason": params.get("reason"),
@@ -695,7 +817,7 @@ class FakeStripe:
             "source_transfer_reversal": None,
             "status": "succeeded",
             "transfer_reversal": None,
-        }  # fmt: skip
+        }
         self.objects[refund["id"]] = refund
         previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
         charge["amount_refunded"] += amount
@@ -716,7 +838,11 @@ class FakeStripe:
         card = params.get("card") or {}
         if isinstance(card, dict) and set(card) == {"token"}:
             source = self._card_from_source(card["token"])
-            test_card, month, year = self._card_of[source["id"]], source["exp_month"], source["exp_year"]
+            test_card, month, year = (
+                self._card_of[source["id"]],
+                source["exp_month"],
+                source["exp_year"],
+            )
         else:
             test_card, month, year, _ = self._validate_card(card)
         return self._store_payment_method(test_card, month, year, params.get("metadata"))
@@ -726,15 +852,20 @@ class FakeStripe:
             "id": self.new_id("pm"),
             "object": "payment_method",
             "allow_redisplay": "unspecified",
-            "billing_details": {"address": dict(ADDRESS), "email": None, "name": None,
-                                "phone": None, "tax_id": None},
+            "billing_details": {
+                "address": dict(ADDRESS),
+                "email": None,
+                "name": None,
+                "phone": None,
+                "tax_id": None,
+            },
             "card": self._pm_card_details(test_card, month, year),
             "created": int(time.time()),
             "customer": None,
             "livemode": False,
             "metadata": metadata or {},
             "type": "card",
-        }  # fmt: skip
+        }
         self.objects[method["id"]] = method
         self._card_of[method["id"]] = test_card
         return method
@@ -751,15 +882,32 @@ class FakeStripe:
         return self._lookup(id, "payment_method")
 
     # ---------------------------------------------------- payment intents
-    INTENT_PARAMS = {"amount", "currency", "payment_method", "confirm", "customer", "description",
-                     "metadata", "payment_method_types", "automatic_payment_methods", "return_url",
-                     "capture_method", "off_session", "setup_future_usage", "receipt_email",
-                     "statement_descriptor", "statement_descriptor_suffix", "error_on_requires_action"}  # fmt: skip
+    INTENT_PARAMS = {
+        "amount",
+        "currency",
+        "payment_method",
+        "confirm",
+        "customer",
+        "description",
+        "metadata",
+        "payment_method_types",
+        "automatic_payment_methods",
+        "return_url",
+        "capture_method",
+        "off_session",
+        "setup_future_usage",
+        "receipt_email",
+        "statement_descriptor",
+        "statement_descriptor_suffix",
+        "error_on_requires_action",
+    }
 
     def create_payment_intent(self, params):
         self._only(params, self.INTENT_PARAMS)
         amount, currency = self._amount_and_currency(params)
-        method = self._payment_method(params["payment_method"]) if params.get("payment_method") else None
+        method = (
+            self._payment_method(params["payment_method"]) if params.get("payment_method") else None
+        )
         if params.get("customer"):
             self._lookup(params["customer"], "customer", "customer")
         intent_id = self.new_id("pi")
@@ -790,8 +938,14 @@ class FakeStripe:
             "on_behalf_of": None,
             "payment_method": method["id"] if method else None,
             "payment_method_configuration_details": None,
-            "payment_method_options": {"card": {"installments": None, "mandate_options": None,
-                                                "network": None, "request_three_d_secure": "automatic"}},
+            "payment_method_options": {
+                "card": {
+                    "installments": None,
+                    "mandate_options": None,
+                    "network": None,
+                    "request_three_d_secure": "automatic",
+                }
+            },
             "payment_method_types": params.get("payment_method_types") or ["card"],
             "processing": None,
             "receipt_email": params.get("receipt_email"),
@@ -804,7 +958,7 @@ class FakeStripe:
             "status": "requires_confirmation" if method else "requires_payment_method",
             "transfer_data": None,
             "transfer_group": None,
-        }  # fmt: skip
+        }
         self.objects[intent_id] = intent
         self._emit("payment_intent.created", intent)
         if as_bool(params, "confirm", False):
@@ -812,12 +966,25 @@ class FakeStripe:
         return intent
 
     def confirm_payment_intent(self, params, id):
-        self._only(params, {"payment_method", "return_url", "off_session", "receipt_email",
-                            "error_on_requires_action", "setup_future_usage"})  # fmt: skip
+        self._only(
+            params,
+            {
+                "payment_method",
+                "return_url",
+                "off_session",
+                "receipt_email",
+                "error_on_requires_action",
+                "setup_future_usage",
+            },
+        )
         return self._confirm(self._lookup(id, "payment_intent"), params)
 
     def _confirm(self, intent, params):
-        if intent["status"] not in ("requires_payment_method", "requires_confirmation", "requires_action"):
+        if intent["status"] not in (
+            "requires_payment_method",
+            "requires_confirmation",
+            "requires_action",
+        ):
             raise invalid(
                 f"You cannot confirm this PaymentIntent because it has a status of {intent['status']}.",
                 "payment_intent_unexpected_state",
@@ -835,32 +1002,54 @@ class FakeStripe:
             intent["status"] = "requires_action"
             intent["next_action"] = {
                 "type": "use_stripe_sdk",
-                "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": "",
-                                   "source": self.new_id("src")},
-            }  # fmt: skip
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": "",
+                    "source": self.new_id("src"),
+                },
+            }
             self._emit("payment_intent.requires_action", intent)
             return intent
-        decline = test_card.decline or (cards.AUTHENTICATION_REQUIRED if test_card.requires_3ds else None)
+        decline = test_card.decline or (
+            cards.AUTHENTICATION_REQUIRED if test_card.requires_3ds else None
+        )
         return self._settle_intent(intent, decline)
 
     def _settle_intent(self, intent, decline):
         method = self.objects[intent["payment_method"]]
         test_card = self._card_of[method["id"]]
-        card = {"id": method["id"], "exp_month": method["card"]["exp_month"],
-                "exp_year": method["card"]["exp_year"], "fingerprint": method["card"]["fingerprint"]}  # fmt: skip
-        charge = self._new_charge(intent["amount"], intent["currency"], intent, card, test_card,
-                                  decline, True, intent["id"], method["id"])  # fmt: skip
+        card = {
+            "id": method["id"],
+            "exp_month": method["card"]["exp_month"],
+            "exp_year": method["card"]["exp_year"],
+            "fingerprint": method["card"]["fingerprint"],
+        }
+        charge = self._new_charge(
+            intent["amount"],
+            intent["currency"],
+            intent,
+            card,
+            test_card,
+            decline,
+            True,
+            intent["id"],
+            method["id"],
+        )
         charge["customer"] = intent["customer"]
         intent["latest_charge"] = charge["id"]
         intent["next_action"] = None
         if decline:
             intent["status"] = "requires_payment_method"
             intent["last_payment_error"] = {
-                "charge": charge["id"], "code": decline.code, "decline_code": decline.decline_code,
+                "charge": charge["id"],
+                "code": decline.code,
+                "decline_code": decline.decline_code,
                 "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
-                "message": decline.message, "param": decline.param,
-                "payment_method": method, "type": "card_error",
-            }  # fmt: skip
+                "message": decline.message,
+                "param": decline.param,
+                "payment_method": method,
+                "type": "card_error",
+            }
             self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)
             raise self._card_error(
@@ -884,8 +1073,12 @@ class FakeStripe:
                 return intent
 
     def list_payment_intents(self, params):
-        return self._list(self.all("payment_intent"), params, "/v1/payment_intents",
-                          {"limit", "starting_after", "ending_before", "customer", "created"})  # fmt: skip
+        return self._list(
+            self.all("payment_intent"),
+            params,
+            "/v1/payment_intents",
+            {"limit", "starting_after", "ending_before", "customer", "created"},
+        )
 
     def retrieve_payment_intent(self, params, id):
         self._only(params, {"client_secret"})
@@ -902,14 +1095,21 @@ class FakeStripe:
                 "processing.",
                 "payment_intent_unexpected_state",
             )
-        intent.update(status="canceled", canceled_at=int(time.time()), next_action=None,
-                      cancellation_reason=params.get("cancellation_reason"))  # fmt: skip
+        intent.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            next_action=None,
+            cancellation_reason=params.get("cancellation_reason"),
+        )
         self._emit("payment_intent.canceled", intent)
         return intent
 
     # ----------------------------------------------------------- customers
     def create_customer(self, params):
-        self._only(params, {"email", "name", "description", "metadata", "source", "phone", "payment_method"})
+        self._only(
+            params,
+            {"email", "name", "description", "metadata", "source", "phone", "payment_method"},
+        )
         customer_id = self.new_id("cus")
         default_source = None
         if params.get("source"):
@@ -930,8 +1130,12 @@ class FakeStripe:
             "discount": None,
             "email": params.get("email"),
             "invoice_prefix": secrets.token_hex(4).upper(),
-            "invoice_settings": {"custom_fields": None, "default_payment_method": None,
-                                 "footer": None, "rendering_options": None},
+            "invoice_settings": {
+                "custom_fields": None,
+                "default_payment_method": None,
+                "footer": None,
+                "rendering_options": None,
+            },
             "livemode": False,
             "metadata": params.get("metadata") or {},
             "name": params.get("name"),
@@ -941,7 +1145,7 @@ class FakeStripe:
             "shipping": None,
             "tax_exempt": "none",
             "test_clock": None,
-        }  # fmt: skip
+        }
         self.objects[customer_id] = customer
         self._emit("customer.created", customer)
         return customer
@@ -951,8 +1155,12 @@ class FakeStripe:
 
     # -------------------------------------------------------------- events
     def list_events(self, params):
-        return self._list(self.events, params, "/v1/events",
-                          {"limit", "starting_after", "ending_before", "type", "created"})  # fmt: skip
+        return self._list(
+            self.events,
+            params,
+            "/v1/events",
+            {"limit", "starting_after", "ending_before", "type", "created"},
+        )
 
     def retrieve_event(self, params, id):
         return self._lookup(id, "event")

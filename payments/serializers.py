@@ -1,0 +1,130 @@
+import re
+
+from django.conf import settings
+from rest_framework import serializers
+
+from payments.currencies import MINIMUM_AMOUNTS
+from payments.models import Payment
+
+CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    """Either raw card fields (test mode, sandbox), a Stripe token, or a PaymentMethod id."""
+
+    number = serializers.CharField(required=False, write_only=True, max_length=32)
+    exp_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
+    exp_year = serializers.IntegerField(required=False, min_value=2000, max_value=2200)
+    cvc = serializers.CharField(required=False, write_only=True, max_length=4)
+    token = serializers.RegexField(r"^tok_\w+\Z", required=False, max_length=255)
+    payment_method = serializers.RegexField(r"^pm_\w+\Z", required=False, max_length=255)
+    amount = serializers.IntegerField(min_value=1, help_text="In the currency's smallest unit.")
+    currency = serializers.CharField(default="usd", max_length=3)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, default=""
+    )
+
+    def validate_number(self, value):
+        digits = re.sub(r"[\s-]", "", value)
+        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+            # Never echo the value back: it may be a real card number.
+            raise serializers.ValidationError("Enter 12 to 19 digits.", code="invalid_number")
+        return digits
+
+    def validate_cvc(self, value):
+        if not value.isdigit() or len(value) not in (3, 4):
+            raise serializers.ValidationError("Enter 3 or 4 digits.", code="invalid_cvc")
+        return value
+
+    def validate_currency(self, value):
+        value = value.lower()
+        allowed = [c.lower() for c in settings.PAYMENTS_CURRENCIES]
+        if value not in allowed:
+            raise serializers.ValidationError(
+                f"Unsupported currency; use one of {', '.join(allowed)}.", code="invalid_currency"
+            )
+        return value
+
+    def validate(self, attrs):
+        card_given = [name for name in CARD_FIELDS if name in attrs]
+        sources = sum([bool(card_given), "token" in attrs, "payment_method" in attrs])
+        if sources != 1:
+            raise serializers.ValidationError(
+                "Give exactly one of: card fields (number, exp_month, exp_year, cvc), token, "
+                "or payment_method.",
+                code="payment_source_required",
+            )
+        if card_given:
+            missing = [name for name in ("number", "exp_month", "exp_year") if name not in attrs]
+            if missing:
+                raise serializers.ValidationError(
+                    {
+                        name: serializers.ErrorDetail("This field is required.", "required")
+                        for name in missing
+                    }
+                )
+        minimum = MINIMUM_AMOUNTS.get(attrs["currency"], 50)
+        if attrs["amount"] < minimum:
+            raise serializers.ValidationError(
+                {
+                    "amount": serializers.ErrorDetail(
+                        f"The minimum for {attrs['currency']} is {minimum}.", "amount_too_small"
+                    )
+                }
+            )
+        if attrs["amount"] > settings.PAYMENTS_MAX_AMOUNT:
+            raise serializers.ValidationError(
+                {
+                    "amount": serializers.ErrorDetail(
+                        f"The maximum is {settings.PAYMENTS_MAX_AMOUNT}.", "amount_too_large"
+                    )
+                }
+            )
+        return attrs
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    decline_code = serializers.CharField()
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "amount",
+            "currency",
+            "description",
+            "method",
+            "status",
+            "amount_refunded",
+            "card_brand",
+            "card_last4",
+            "failure_code",
+            "decline_code",
+            "failure_message",
+            "stripe_charge_id",
+            "stripe_payment_intent_id",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class PaymentActionSerializer(PaymentSerializer):
+    """A payment that needs the customer to authenticate (3-D Secure) in the app."""
+
+    client_secret = serializers.CharField()
+
+    class Meta(PaymentSerializer.Meta):
+        fields = [*PaymentSerializer.Meta.fields, "client_secret"]
+
+
+class RefundSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(required=False, min_value=1)
+    reason = serializers.ChoiceField(
+        choices=["duplicate", "fraudulent", "requested_by_customer"], required=False
+    )
+
+
+class WebhookAckSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    duplicate = serializers.BooleanField()
