@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from backend.fakes import FakeServer
+from backend.fakeservices import default_mounts
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the fake third-party services over HTTP on 127.0.0.1: Stripe under /stripe, "
+        "the push provider under /push, the todo API under /todos-api."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8765, help="Port (0 picks a free one).")
+
+    def handle(self, *args, port, **options):
+        try:
+            server = FakeServer(default_mounts(), port=port)
+        except OSError as error:
+            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
+        base = server.url
+        self.stdout.write(f"Fake services on {base} (Ctrl-C to stop)")
+        for prefix in server.mounts:
+            self.stdout.write(f"  {base}{prefix}/")
+        self.stdout.write(f"Point stripe at it: STRIPE_API_BASE={base}/stripe")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
