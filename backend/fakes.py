@@ -36,7 +36,7 @@ class FakeResponse:
     def json(cls, status, payload, headers=None):
         return cls(
             status,
-            json.dumps(payload).encode(),
+            json.dumps(payload, separators=(",", ":")).encode(),
             {"Content-Type": "application/json", **(headers or {})},
         )
 
@@ -182,6 +182,7 @@ class FakeServer(ThreadingHTTPServer):
 
     def __init__(self, mounts, host="127.0.0.1", port=0):
         self.mounts = {prefix.rstrip("/"): fake for prefix, fake in mounts.items()}
+        self._prefixes = sorted(self.mounts, key=len, reverse=True)  # longest match wins
         super().__init__((host, port), _Handler)
         self._thread = None
 
@@ -191,7 +192,7 @@ class FakeServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def route(self, path):
-        for prefix in sorted(self.mounts, key=len, reverse=True):
+        for prefix in self._prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 return prefix, self.mounts[prefix]
         return None, None

@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -28,14 +29,27 @@ import responses  # noqa: E402
 import stripe  # noqa: E402
 
 from backend.fakeservices import start_fake_services  # noqa: E402
-from payments.testing import FakeStripe, MockCharge, MockToken, fake_stripe  # noqa: E402
+from payments.testing import FakeStripe, MockCharge, MockToken, encode_form, fake_stripe  # noqa: E402
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
-TOKEN = {"id": "tok_1", "object": "token", "card": {"id": "card_1", "object": "card", "brand": "Visa",
-         "exp_month": 12, "exp_year": 2035, "funding": "credit", "last4": "4242"},
-         "client_ip": None, "created": 1, "livemode": False, "type": "card", "used": False}  # fmt: skip
-CHARGE = {"id": "ch_1", "object": "charge", "amount": 500, "currency": "usd", "status": "succeeded",
-          "paid": True, "captured": True, "livemode": False, "metadata": {}}  # fmt: skip
+
+
+def realistic_bodies():
+    """A complete token and charge as the engine (and Stripe) returns them, for static fakes.
+
+    Static fakes must return objects of the same size: converting a full Charge into
+    stripe objects is most of the cost of any layer that returns real Stripe objects.
+    """
+    engine = FakeStripe()
+    headers = {"Authorization": "Bearer sk_test_bench"}
+    token = engine.handle("POST", "/v1/tokens", "", encode_form({"card": CARD}).encode(), headers)
+    token = json.loads(token.body)
+    body = encode_form({"amount": 500, "currency": "usd", "source": token["id"]}).encode()
+    charge = json.loads(engine.handle("POST", "/v1/charges", "", body, headers).body)
+    return token, charge
+
+
+TOKEN, CHARGE = realistic_bodies()
 
 
 def pair():
@@ -144,27 +158,112 @@ def fakeservices_server(pairs):
         server.stop()
 
 
+def construct_only(pairs):
+    """The floor for anything that returns real Stripe objects: building them."""
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(pairs):
+        stripe.Token.construct_from(TOKEN, "k")
+        stripe.Charge.construct_from(CHARGE, "k")
+    return (time.perf_counter() - start) / pairs * 1e6
+
+
+def throughput(base_url, clients=8, seconds=3.0):
+    """Requests per second from `clients` threads, each on its own keep-alive session."""
+    import requests
+
+    body = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"})
+    headers = {
+        "Authorization": "Bearer sk_test_bench",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    counts = [0] * clients
+    deadline = time.perf_counter() + seconds
+
+    def client(index):
+        with requests.Session() as session:
+            while time.perf_counter() < deadline:
+                session.post(base_url + "/v1/charges", data=body, headers=headers, timeout=10)
+                counts[index] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / seconds
+
+
+def served(mounts_or_handler):
+    if isinstance(mounts_or_handler, dict):
+        return start_fake_services(mounts_or_handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), mounts_or_handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.stop = lambda: (server.shutdown(), server.server_close())
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    return server
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=300)
+    parser.add_argument("--pairs", type=int, default=300, help="pairs per layer per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each figure is the median")
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
     args = parser.parse_args()
-    runs = [("prebuilt objects (mock.patch)", prebuilt), ("responses, static JSON", with_responses),
-            ("MockToken + MockCharge", with_mock_token), ("fake_stripe() in-process", with_fake_stripe),
-            ("bare keep-alive http.server", bare_server), ("fakeservices server", fakeservices_server)]  # fmt: skip
-    results = {}
-    for name, run in runs:
-        print(f"timing {name} ({args.pairs} pairs)...", flush=True)
-        results[name] = run(args.pairs)
+    runs = [("prebuilt objects (mock.patch)", prebuilt), ("construct_from only (floor)", construct_only),
+            ("responses, static JSON", with_responses), ("MockToken + MockCharge", with_mock_token),
+            ("fake_stripe() in-process", with_fake_stripe), ("bare keep-alive http.server", bare_server),
+            ("fakeservices server", fakeservices_server)]  # fmt: skip
+    figures = {name: [] for name, _ in runs}
+    for round_number in range(1, args.rounds + 1):
+        print(
+            f"round {round_number}/{args.rounds}: {len(runs)} layers x {args.pairs} pairs",
+            flush=True,
+        )
+        for name, run in runs:  # interleaved, so drift hits every layer alike
+            figures[name].append(run(args.pairs))
+    results = {name: statistics.median(values) for name, values in figures.items()}
     base_responses, base_server = (
         results["responses, static JSON"],
         results["bare keep-alive http.server"],
     )
-    print(f"\n{'layer':34} {'us/pair':>10} {'x responses':>12} {'x bare server':>14}")
+    print(
+        f"\n{'layer (median of rounds)':34} {'us/pair':>10} {'x responses':>12} {'x bare server':>14}"
+    )
     for name, micros in results.items():
         print(
             f"{name:34} {micros:10.0f} {micros / base_responses:12.2f} {micros / base_server:14.2f}"
         )
-    print("\nlocalstripe: not installed here (install it only to compare).")
+
+    print(
+        f"\nthroughput, 8 keep-alive clients, {args.seconds:.0f} s each (POST /v1/charges):",
+        flush=True,
+    )
+    bare = served(StaticHandler)
+    bare_rps = throughput(bare.url, seconds=args.seconds)
+    bare.stop()
+    engine = FakeStripe()
+    fake = served({"/stripe": engine})
+    fake_rps = throughput(fake.url + "/stripe", seconds=args.seconds)
+    objects_after_first = len(engine.objects)
+    fake_rps_later = throughput(fake.url + "/stripe", seconds=args.seconds)
+    fake.stop()
+    print(f"  bare keep-alive http.server        {bare_rps:8.0f} req/s")
+    print(
+        f"  fakeservices, empty engine         {fake_rps:8.0f} req/s  ({fake_rps / bare_rps:.2f}x bare)"
+    )
+    print(
+        f"  fakeservices, {objects_after_first:>6} objects stored  {fake_rps_later:8.0f} req/s  ({fake_rps_later / bare_rps:.2f}x bare)"
+    )
+    try:
+        import localstripe  # noqa: F401
+    except ImportError:
+        print("\nlocalstripe: not installed, not measured (pip install localstripe to compare).")
+    else:
+        print(
+            "\nlocalstripe: installed; run it on a port and point --compare-localstripe at it (not automated)."
+        )
 
 
 if __name__ == "__main__":

@@ -53,11 +53,17 @@ def invalid(message, code=None, param=None, status=400, **extra):
     return StripeError(status, "invalid_request_error", message, code, param, **extra)
 
 
+KEY_PARTS = re.compile(r"[^\[\]]+|\[\]")
+
+
 def decode_form(raw):
     """Stripe's form encoding (card[number]=..., expand[]=..., items[0][x]=...) to a dict."""
     result = {}
     for key, value in parse_qsl(raw, keep_blank_values=True):
-        parts = re.findall(r"[^\[\]]+|\[\]", key)
+        if "[" not in key:
+            result[key] = value
+            continue
+        parts = KEY_PARTS.findall(key)
         target = result
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
@@ -161,28 +167,51 @@ class FakeStripe:
         return self.all("charge")
 
     # --------------------------------------------------------------- routing
+    # (method, path pattern, handler, fixed arguments). Plain retrieves and lists share
+    # one handler each; `{id}` is an object id.
+    LIST_FILTERS = {"limit", "starting_after", "ending_before", "created"}
     ROUTES = [
-        ("POST", r"/v1/tokens", "create_token"),
-        ("GET", r"/v1/tokens/(?P<id>[^/]+)", "retrieve_token"),
-        ("POST", r"/v1/charges", "create_charge"),
-        ("GET", r"/v1/charges", "list_charges"),
-        ("GET", r"/v1/charges/(?P<id>[^/]+)", "retrieve_charge"),
-        ("POST", r"/v1/charges/(?P<id>[^/]+)/capture", "capture_charge"),
-        ("POST", r"/v1/refunds", "create_refund"),
-        ("GET", r"/v1/refunds/(?P<id>[^/]+)", "retrieve_refund"),
-        ("POST", r"/v1/payment_methods", "create_payment_method"),
-        ("GET", r"/v1/payment_methods/(?P<id>[^/]+)", "retrieve_payment_method"),
-        ("POST", r"/v1/payment_intents", "create_payment_intent"),
-        ("GET", r"/v1/payment_intents", "list_payment_intents"),
-        ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "retrieve_payment_intent"),
-        ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/confirm", "confirm_payment_intent"),
-        ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/cancel", "cancel_payment_intent"),
-        ("POST", r"/v1/customers", "create_customer"),
-        ("GET", r"/v1/customers/(?P<id>[^/]+)", "retrieve_customer"),
-        ("GET", r"/v1/events", "list_events"),
-        ("GET", r"/v1/events/(?P<id>[^/]+)", "retrieve_event"),
+        ("POST", "/v1/tokens", "create_token", {}),
+        ("GET", "/v1/tokens/{id}", "retrieve", {"object_name": "token"}),
+        ("POST", "/v1/charges", "create_charge", {}),
+        (
+            "GET",
+            "/v1/charges",
+            "list_objects",
+            {"object_name": "charge", "filters": {"customer", "payment_intent"}},
+        ),
+        ("GET", "/v1/charges/{id}", "retrieve", {"object_name": "charge"}),
+        ("POST", "/v1/charges/{id}/capture", "capture_charge", {}),
+        ("POST", "/v1/refunds", "create_refund", {}),
+        ("GET", "/v1/refunds/{id}", "retrieve", {"object_name": "refund"}),
+        ("POST", "/v1/payment_methods", "create_payment_method", {}),
+        ("GET", "/v1/payment_methods/{id}", "retrieve_payment_method", {}),
+        ("POST", "/v1/payment_intents", "create_payment_intent", {}),
+        (
+            "GET",
+            "/v1/payment_intents",
+            "list_objects",
+            {"object_name": "payment_intent", "filters": {"customer"}},
+        ),
+        (
+            "GET",
+            "/v1/payment_intents/{id}",
+            "retrieve",
+            {"object_name": "payment_intent", "allowed": {"client_secret"}},
+        ),
+        ("POST", "/v1/payment_intents/{id}/confirm", "confirm_payment_intent", {}),
+        ("POST", "/v1/payment_intents/{id}/cancel", "cancel_payment_intent", {}),
+        ("POST", "/v1/customers", "create_customer", {}),
+        ("GET", "/v1/customers/{id}", "retrieve", {"object_name": "customer"}),
+        ("GET", "/v1/events", "list_objects", {"object_name": "event", "filters": {"type"}}),
+        ("GET", "/v1/events/{id}", "retrieve", {"object_name": "event"}),
     ]
-    _compiled = [(m, re.compile(p + r"\Z"), h, p) for m, p, h in ROUTES]
+    # Indexed by resource (the segment after /v1/), so a request tries a handful of patterns.
+    _routes = {}
+    for _method, _pattern, _handler, _fixed in ROUTES:
+        _regex = re.compile(_pattern.replace("{id}", "(?P<id>[^/]+)") + r"\Z")
+        _routes.setdefault(_pattern.split("/")[2], []).append((_method, _regex, _handler, _fixed))
+    del _method, _pattern, _handler, _fixed, _regex
 
     def handle(self, method, path, query, body, headers):
         method = method.upper()
@@ -203,12 +232,13 @@ class FakeStripe:
     def _dispatch(self, method, path, params, headers):
         self.requests.append((method, path, redact(params)))
         handler, groups, allowed = None, {}, set()
-        for route_method, pattern, name, _ in self._compiled:
+        resource = path.split("/")[2] if path.startswith("/v1/") else ""
+        for route_method, pattern, name, fixed in self._routes.get(resource, ()):
             match = pattern.match(path)
             if match:
                 allowed.add(route_method)
                 if route_method == method:
-                    handler, groups = getattr(self, name), match.groupdict()
+                    handler, groups = getattr(self, name), {**match.groupdict(), **fixed}
         if handler is None and allowed:
             raise invalid(
                 f"Unrecognized request URL ({method}: {path}). This path accepts "
@@ -497,9 +527,6 @@ class FakeStripe:
         self.objects[token["id"]] = token
         return token
 
-    def retrieve_token(self, params, id):
-        return self._lookup(id, "token")
-
     def _card_from_source(self, source):
         """A source id (token, magic token) becomes the card it carries; tokens are single-use."""
         if source in cards.TOKENS:
@@ -693,19 +720,14 @@ class FakeStripe:
             "type": decline.outcome_type,
         }
 
-    def retrieve_charge(self, params, id):
-        return self._lookup(id, "charge")
-
-    def list_charges(self, params):
-        return self._list(
-            self.charges,
-            params,
-            "/v1/charges",
-            {"limit", "starting_after", "ending_before", "customer", "payment_intent", "created"},
-        )
-
-    def _list(self, items, params, url, allowed):
+    def retrieve(self, params, id, object_name, allowed=frozenset()):
         self._only(params, allowed)
+        return self._lookup(id, object_name)
+
+    def list_objects(self, params, object_name, filters):
+        items = self.events if object_name == "event" else self.all(object_name)
+        url = f"/v1/{object_name}s"
+        self._only(params, self.LIST_FILTERS | filters)
         limit = as_int(params, "limit") or 10
         if not 1 <= limit <= 100:
             raise invalid(
@@ -827,10 +849,6 @@ class FakeStripe:
         self._emit("charge.refunded", charge, previous)
         return refund
 
-    def retrieve_refund(self, params, id):
-        return self._lookup(id, "refund")
-
-    # ---------------------------------------------------- payment methods
     def create_payment_method(self, params):
         self._only(params, {"type", "card", "billing_details", "metadata"})
         if params.get("type") != "card":
@@ -1072,18 +1090,6 @@ class FakeStripe:
             except StripeError:
                 return intent
 
-    def list_payment_intents(self, params):
-        return self._list(
-            self.all("payment_intent"),
-            params,
-            "/v1/payment_intents",
-            {"limit", "starting_after", "ending_before", "customer", "created"},
-        )
-
-    def retrieve_payment_intent(self, params, id):
-        self._only(params, {"client_secret"})
-        return self._lookup(id, "payment_intent")
-
     def cancel_payment_intent(self, params, id):
         self._only(params, {"cancellation_reason"})
         intent = self._lookup(id, "payment_intent")
@@ -1149,21 +1155,6 @@ class FakeStripe:
         self.objects[customer_id] = customer
         self._emit("customer.created", customer)
         return customer
-
-    def retrieve_customer(self, params, id):
-        return self._lookup(id, "customer")
-
-    # -------------------------------------------------------------- events
-    def list_events(self, params):
-        return self._list(
-            self.events,
-            params,
-            "/v1/events",
-            {"limit", "starting_after", "ending_before", "type", "created"},
-        )
-
-    def retrieve_event(self, params, id):
-        return self._lookup(id, "event")
 
 
 Decline3DS = cards.Decline(
