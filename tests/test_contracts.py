@@ -59,3 +59,26 @@ class StripeContractTests(SimpleTestCase):
                 self.assertLessEqual(set(fake[source][1]), set(real[source][1]) | {"refunds"})
             else:
                 self.assertEqual(fake[source], real[source], source)
+
+
+@real_network("compares the fake push provider's answers with Pushwoosh's")
+@unittest.skipUnless(
+    settings.PUSH_AUTH_KEY, "set PUSH_AUTH_KEY (and PUSH_API_URL) for the real provider"
+)
+class PushContractTests(SimpleTestCase):
+    def answer_to_unknown_application(self):
+        from notifications.http import session
+
+        body = {"request": {"application": "00000-00000", "auth": settings.PUSH_AUTH_KEY,
+                            "notifications": [{"send_date": "now", "content": "contract test"}]}}  # fmt: skip
+        return session.post(settings.PUSH_API_URL + "createMessage", json=body, timeout=10)
+
+    def test_argument_errors_have_the_same_shape(self):
+        real = self.answer_to_unknown_application()
+        from notifications.testing import fake_push
+
+        with fake_push():
+            fake = self.answer_to_unknown_application()
+        self.assertEqual(real.status_code, fake.status_code)
+        self.assertEqual(set(real.json()), set(fake.json()))
+        self.assertEqual(real.json()["status_code"], fake.json()["status_code"])

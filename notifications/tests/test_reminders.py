@@ -293,7 +293,8 @@ class DeviceTests(FakeNotificationServicesMixin, APITestCase):
 
     def test_provider_down_is_a_503_and_the_device_is_kept(self):
         self.push.faults.add("POST /registerDevice", "api_error")
-        response = self.register(platform="android")
+        with self.assertLogs("django.request", "ERROR"):
+            response = self.register(platform="android")
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response.json()["error"]["code"], "push_provider_unavailable")
         self.assertIsNone(Device.objects.get().registered_at)

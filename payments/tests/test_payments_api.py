@@ -185,7 +185,10 @@ class StripeFaultTests(PaymentsTestCase):
             self.stripe.faults.add(
                 "POST /v1/charges", kind, times=3
             )  # outlasts the library's retries
-            with self.assertLogs("payments.services", "WARNING"):
+            with (
+                self.assertLogs("payments.services", "WARNING"),
+                self.assertLogs("django.request", "ERROR"),
+            ):
                 response = self.pay(card("4242424242424242"))
             self.assertEqual(response.status_code, 503, kind)
             self.assertEqual(response.json()["error"]["code"], "payment_provider_unavailable")
@@ -201,7 +204,10 @@ class StripeFaultTests(PaymentsTestCase):
 
     def test_client_retry_after_a_503_completes_without_a_second_charge(self):
         self.stripe.faults.add("POST /v1/charges", "lost_response", times=3)
-        with self.assertLogs("payments.services", "WARNING"):
+        with (
+            self.assertLogs("payments.services", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
             first = self.pay(card("4242424242424242"), key="retry-me")
         self.assertEqual(first.status_code, 503)
         self.assertEqual(len(self.stripe.charges), 1, "Stripe did charge; the answer was lost")
