@@ -8,7 +8,7 @@ def default_mounts():
     from payments import testing as stripe_fakes
 
     return {
-        "/stripe": stripe_fakes.engine,
+        "/stripe": stripe_fakes.shared_engine,
         "/push": notification_fakes.push_provider,
         "/todos-api": notification_fakes.todo_api,
     }

@@ -39,6 +39,7 @@ __all__ = [
     "deliver_events",
     "encode_form",
     "fake_stripe",
+    "shared_engine",
     "sign_webhook",
     "signed_webhook",
 ]
@@ -47,12 +48,12 @@ TEST_API_KEY = "sk_test_fake_stripe"
 SANDBOX_API_KEY = "sk_test_sandbox"
 
 # The process-wide engine: sandbox mode, MockToken and fake_stripe() share it by default.
-engine = FakeStripe()
+shared_engine = FakeStripe()
 _active = []
 
 
 def current_engine():
-    return _active[-1] if _active else engine
+    return _active[-1] if _active else shared_engine
 
 
 def encode_form(params, prefix=None):
@@ -88,7 +89,7 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
 
     def __init__(self, fake=None):
         super().__init__()
-        self.fake = fake or engine
+        self.fake = fake or shared_engine
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         parts = urlsplit(url)
@@ -123,7 +124,7 @@ class fake_stripe(contextlib.ContextDecorator):
         self._saved = []
 
     def __enter__(self):
-        fake = self._fake or engine
+        fake = self._fake or shared_engine
         fake.reset()
         self._saved.append((stripe.default_http_client, stripe.api_key, stripe.api_base))
         stripe.default_http_client = FakeStripeHTTPClient(fake)
@@ -148,7 +149,7 @@ class FakeStripeMixin:
 
 def install_sandbox():
     """Sandbox mode: the process's stripe library talks to the shared engine for good."""
-    stripe.default_http_client = FakeStripeHTTPClient(engine)
+    stripe.default_http_client = FakeStripeHTTPClient(shared_engine)
     stripe.api_key = SANDBOX_API_KEY
     stripe.api_base = stripe.DEFAULT_API_BASE
 
