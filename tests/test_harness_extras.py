@@ -94,3 +94,30 @@ class AdminTests(TestCase):
         self.assertNotContains(page, 'name="amount"')
         self.assertContains(page, "500")
         self.assertEqual(self.client.get(reverse("admin:payments_payment_add")).status_code, 403)
+
+
+class FakeServicesCommandTests(SimpleTestCase):
+    def test_a_taken_port_is_a_clear_error(self):
+        import socket
+
+        from django.core.management import CommandError, call_command
+
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            with self.assertRaisesMessage(CommandError, f"cannot listen on 127.0.0.1:{port}"):
+                call_command("fakeservices", port=port)
+
+    def test_default_mounts_serve_all_three_fakes(self):
+        import requests
+
+        from backend.fakeservices import start_fake_services
+
+        server = start_fake_services()
+        self.addCleanup(server.stop)
+        self.assertEqual(sorted(server.mounts), ["/push", "/stripe", "/todos-api"])
+        self.assertEqual(requests.get(server.url + "/todos-api/todos/1", timeout=5).json()["id"], 1)
+        unauthenticated = requests.get(server.url + "/stripe/v1/charges", timeout=5)
+        self.assertEqual(unauthenticated.status_code, 401)
+        self.assertIn("did not provide an API key", unauthenticated.json()["error"]["message"])

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backend.fakes import FakeServer
 from backend.fakeservices import default_mounts
+from notifications.testing import FAKE_APPLICATION, FAKE_AUTH
 
 
 class Command(BaseCommand):
@@ -22,7 +23,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Fake services on {base} (Ctrl-C to stop)")
         for prefix in server.mounts:
             self.stdout.write(f"  {base}{prefix}/")
-        self.stdout.write(f"Point stripe at it: STRIPE_API_BASE={base}/stripe")
+        self.stdout.write("Point a backend at them with:")
+        self.stdout.write(
+            f"  STRIPE_SECRET_KEY=sk_test_local STRIPE_API_BASE={base}/stripe "
+            f"PUSH_API_URL={base}/push/ PUSH_APPLICATION={FAKE_APPLICATION} "
+            f"PUSH_AUTH_KEY={FAKE_AUTH} TODOS_API_URL={base}/todos-api/"
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
