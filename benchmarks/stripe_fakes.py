@@ -10,6 +10,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -57,12 +58,18 @@ def pair():
     return stripe.Charge.create(amount=500, currency="usd", source=token.id)
 
 
-def timed(pairs):
-    pair()  # warm up
+def pair_with_card_source():
+    """localstripe refuses tok_ sources on charges ("Bad request"): charge the token's card."""
+    token = stripe.Token.create(card=CARD)
+    return stripe.Charge.create(amount=500, currency="usd", source=token.card.id)
+
+
+def timed(pairs, run_pair=pair):
+    run_pair()  # warm up
     gc.collect()
     start = time.perf_counter()
     for _ in range(pairs):
-        pair()
+        run_pair()
     return (time.perf_counter() - start) / pairs * 1e6
 
 
@@ -168,32 +175,37 @@ def construct_only(pairs):
     return (time.perf_counter() - start) / pairs * 1e6
 
 
-def _client_process(base_url, clients, seconds, results):
+def _client_process(base_url, source, clients, seconds, results):
     import requests
 
-    body = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"})
+    body = encode_form({"amount": 500, "currency": "usd", "source": source})
     headers = {
         "Authorization": "Bearer sk_test_bench",
         "Content-Type": "application/x-www-form-urlencoded",
     }
-    counts = [0] * clients
+    counts, failures = [0] * clients, [0] * clients
     deadline = time.perf_counter() + seconds
 
     def client(index):
         with requests.Session() as session:
             while time.perf_counter() < deadline:
-                session.post(base_url + "/v1/charges", data=body, headers=headers, timeout=10)
-                counts[index] += 1
+                response = session.post(
+                    base_url + "/v1/charges", data=body, headers=headers, timeout=10
+                )
+                if response.status_code == 200:
+                    counts[index] += 1
+                else:
+                    failures[index] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    results.put(sum(counts) / seconds)
+    results.put((sum(counts) / seconds, sum(failures)))
 
 
-def throughput(base_url, clients=8, seconds=3.0):
+def throughput(base_url, source="tok_visa", clients=8, seconds=3.0):
     """Requests per second from `clients` keep-alive clients in another process.
 
     The clients run in a child process so that they do not share the server's GIL:
@@ -203,10 +215,14 @@ def throughput(base_url, clients=8, seconds=3.0):
 
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    process = context.Process(target=_client_process, args=(base_url, clients, seconds, results))
+    process = context.Process(
+        target=_client_process, args=(base_url, source, clients, seconds, results)
+    )
     process.start()
-    rate = results.get(timeout=seconds + 60)
+    rate, failures = results.get(timeout=seconds + 60)
     process.join()
+    if failures:
+        raise RuntimeError(f"{failures} charges failed against {base_url}: the figure would lie")
     return rate
 
 
@@ -221,16 +237,68 @@ def served(mounts_or_handler):
     return server
 
 
+class LocalStripe:
+    """localstripe (a separate install: `pip install localstripe` in its own venv) on a free port."""
+
+    def __init__(self, command):
+        import socket
+        import subprocess
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [command, "--port", str(self.port), "--from-scratch"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("localstripe did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def localstripe_pairs(command, pairs):
+    server = LocalStripe(command)
+    try:
+        with real_client(server.url):
+            return timed(pairs, pair_with_card_source)
+    finally:
+        server.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=300, help="pairs per layer per round")
     parser.add_argument("--rounds", type=int, default=7, help="rounds; each figure is the median")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each throughput run")
+    parser.add_argument(
+        "--localstripe",
+        default=os.environ.get("LOCALSTRIPE") or shutil.which("localstripe"),
+        help="path to a localstripe executable to compare with (default: $LOCALSTRIPE or PATH)",
+    )
     args = parser.parse_args()
-    runs = [("prebuilt objects (mock.patch)", prebuilt), ("construct_from only (floor)", construct_only),
-            ("responses, static JSON", with_responses), ("MockToken + MockCharge", with_mock_token),
-            ("fake_stripe() in-process", with_fake_stripe), ("bare keep-alive http.server", bare_server),
-            ("fakeservices server", fakeservices_server)]  # fmt: skip
+    runs = [
+        ("prebuilt objects (mock.patch)", prebuilt),
+        ("construct_from only (floor)", construct_only),
+        ("responses, static JSON", with_responses),
+        ("MockToken + MockCharge", with_mock_token),
+        ("fake_stripe() in-process", with_fake_stripe),
+        ("bare keep-alive http.server", bare_server),
+        ("fakeservices server", fakeservices_server),
+    ]
+    if args.localstripe:
+        runs.append(("localstripe", lambda pairs: localstripe_pairs(args.localstripe, pairs)))  # fmt: skip
     figures = {name: [] for name, _ in runs}
     for round_number in range(1, args.rounds + 1):
         print(
@@ -272,14 +340,21 @@ def main():
     print(
         f"  fakeservices, {objects_after_first:>6} objects stored  {fake_rps_later:8.0f} req/s  ({fake_rps_later / bare_rps:.2f}x bare)"
     )
-    try:
-        import localstripe  # noqa: F401
-    except ImportError:
-        print("\nlocalstripe: not installed, not measured (pip install localstripe to compare).")
-    else:
+    if args.localstripe:
+        server = LocalStripe(args.localstripe)
+        with real_client(server.url):
+            card_id = stripe.Token.create(card=CARD).card.id  # localstripe refuses tok_ sources
+        ls_rps = throughput(server.url, card_id, seconds=args.seconds)
+        ls_rps_later = throughput(server.url, card_id, seconds=args.seconds)
+        server.stop()
         print(
-            "\nlocalstripe: installed; run it on a port and point --compare-localstripe at it (not automated)."
+            f"  localstripe, empty                 {ls_rps:8.0f} req/s  ({ls_rps / bare_rps:.2f}x bare)"
         )
+        print(
+            f"  localstripe, after a run           {ls_rps_later:8.0f} req/s  ({ls_rps_later / bare_rps:.2f}x bare)"
+        )
+    else:
+        print("\nlocalstripe: not found; install it in its own venv and pass --localstripe PATH.")
 
 
 if __name__ == "__main__":
