@@ -49,6 +49,21 @@ class StripeError(Exception):
         self.body.update(extra)
 
 
+# Card data Stripe refuses at tokenisation: (message, param), as Stripe words them.
+CARD_DATA_ERRORS = {
+    "invalid_number": ("Your card number is invalid.", "number"),
+    "incorrect_number": ("Your card number is incorrect.", "number"),
+    "invalid_expiry_month": ("Your card's expiration month is invalid.", "exp_month"),
+    "invalid_expiry_year": ("Your card's expiration year is invalid.", "exp_year"),
+    "invalid_cvc": ("Your card's security code is invalid.", "cvc"),
+}
+
+
+def bad_card_data(code):
+    message, param = CARD_DATA_ERRORS[code]
+    return StripeError(402, "card_error", message, code, param)
+
+
 def invalid(message, code=None, param=None, status=400, **extra):
     return StripeError(status, "invalid_request_error", message, code, param, **extra)
 
@@ -130,6 +145,10 @@ ADDRESS = {
     "postal_code": None,
     "state": None,
 }
+
+
+def empty_billing_details():
+    return {"address": dict(ADDRESS), "email": None, "name": None, "phone": None, "tax_id": None}
 
 
 class FakeStripe:
@@ -400,47 +419,23 @@ class FakeStripe:
                 )
         number = re.sub(r"[ -]", "", str(card["number"]))
         if not number.isdigit() or not 12 <= len(number) <= 19:
-            raise StripeError(
-                402, "card_error", "Your card number is invalid.", "invalid_number", "number"
-            )
+            raise bad_card_data("invalid_number")
         if not cards.luhn_valid(number):
-            raise StripeError(
-                402, "card_error", "Your card number is incorrect.", "incorrect_number", "number"
-            )
+            raise bad_card_data("incorrect_number")
         month, year = str(card["exp_month"]), str(card["exp_year"])
         if not month.isdigit() or not 1 <= int(month) <= 12:
-            raise StripeError(
-                402,
-                "card_error",
-                "Your card's expiration month is invalid.",
-                "invalid_expiry_month",
-                "exp_month",
-            )
+            raise bad_card_data("invalid_expiry_month")
         now = time.gmtime()
         year_value = int(year) if year.isdigit() else -1
         if 0 <= year_value < 100:
             year_value += 2000
         if not now.tm_year <= year_value <= now.tm_year + 50:
-            raise StripeError(
-                402,
-                "card_error",
-                "Your card's expiration year is invalid.",
-                "invalid_expiry_year",
-                "exp_year",
-            )
+            raise bad_card_data("invalid_expiry_year")
         if year_value == now.tm_year and int(month) < now.tm_mon:
-            raise StripeError(
-                402,
-                "card_error",
-                "Your card's expiration month is invalid.",
-                "invalid_expiry_month",
-                "exp_month",
-            )
+            raise bad_card_data("invalid_expiry_month")
         cvc = str(card.get("cvc", ""))
         if cvc and (not cvc.isdigit() or len(cvc) not in (3, 4)):
-            raise StripeError(
-                402, "card_error", "Your card's security code is invalid.", "invalid_cvc", "cvc"
-            )
+            raise bad_card_data("invalid_cvc")
         return cards.card_for(number), int(month), year_value, bool(cvc)
 
     @staticmethod
@@ -621,13 +616,7 @@ class FakeStripe:
             "application_fee": None,
             "application_fee_amount": None,
             "balance_transaction": self.new_id("txn") if succeeded else None,
-            "billing_details": {
-                "address": dict(ADDRESS),
-                "email": None,
-                "name": None,
-                "phone": None,
-                "tax_id": None,
-            },
+            "billing_details": empty_billing_details(),
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
             "created": int(time.time()),
@@ -870,13 +859,7 @@ class FakeStripe:
             "id": self.new_id("pm"),
             "object": "payment_method",
             "allow_redisplay": "unspecified",
-            "billing_details": {
-                "address": dict(ADDRESS),
-                "email": None,
-                "name": None,
-                "phone": None,
-                "tax_id": None,
-            },
+            "billing_details": empty_billing_details(),
             "card": self._pm_card_details(test_card, month, year),
             "created": int(time.time()),
             "customer": None,

@@ -152,6 +152,19 @@ class ReconcileTests(FakeStripeMixin, APITestCase):
         self.user = User.objects.create_user("rec")
         self.client.force_authenticate(self.user)
 
+    def pay_while_stripe_fails(self, fault):
+        """A payment whose every Stripe attempt hits `fault`, then left for reconciliation."""
+        self.stripe.faults.add("POST /v1/charges", fault, times=3)  # outlasts the library's retries
+        with (
+            self.assertLogs("payments.services", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            response = self.client.post(
+                reverse("payments"), {"token": "tok_visa", "amount": 500}, format="json"
+            )
+        self.assertEqual(response.status_code, 503)
+        self.age_all()
+
     def age_all(self):
         Payment.objects.update(created_at=timezone.now() - timedelta(minutes=10), locked_until=None)
 
@@ -161,15 +174,7 @@ class ReconcileTests(FakeStripeMixin, APITestCase):
         return out.getvalue()
 
     def test_charged_but_answer_lost_is_settled_as_succeeded(self):
-        self.stripe.faults.add("POST /v1/charges", "lost_response", times=3)
-        with (
-            self.assertLogs("payments.services", "WARNING"),
-            self.assertLogs("django.request", "ERROR"),
-        ):
-            self.client.post(
-                reverse("payments"), {"token": "tok_visa", "amount": 500}, format="json"
-            )
-        self.age_all()
+        self.pay_while_stripe_fails("lost_response")
         output = self.run_command()
         payment = Payment.objects.get()
         self.assertEqual(payment.status, "succeeded")
@@ -177,15 +182,7 @@ class ReconcileTests(FakeStripeMixin, APITestCase):
         self.assertIn("settled 1", output)
 
     def test_never_reached_stripe_is_marked_failed(self):
-        self.stripe.faults.add("POST /v1/charges", "connection_error", times=3)
-        with (
-            self.assertLogs("payments.services", "WARNING"),
-            self.assertLogs("django.request", "ERROR"),
-        ):
-            self.client.post(
-                reverse("payments"), {"token": "tok_visa", "amount": 500}, format="json"
-            )
-        self.age_all()
+        self.pay_while_stripe_fails("connection_error")
         self.run_command()
         self.assertEqual(Payment.objects.get().failure_code, "not_charged")
 
