@@ -140,6 +140,11 @@ STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
 PAYMENTS_CURRENCIES = env.list("PAYMENTS_CURRENCIES", default=["usd", "eur", "gbp"])
 PAYMENTS_MAX_AMOUNT = env.int("PAYMENTS_MAX_AMOUNT", default=1_000_000)
+# Raw card numbers reach this server only in test mode and sandbox; with a live key the
+# app must send a token or PaymentMethod from Stripe's mobile SDK (PCI scope).
+PAYMENTS_ALLOW_RAW_CARDS = env.bool(
+    "PAYMENTS_ALLOW_RAW_CARDS", default=not STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+)
 
 # --- Push provider (Pushwoosh Remote API) and the todo API -------------------
 PUSH_API_URL = env.str("PUSH_API_URL", default="https://api.pushwoosh.com/json/1.3/")

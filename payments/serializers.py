@@ -54,6 +54,12 @@ class PaymentCreateSerializer(serializers.Serializer):
                 "or payment_method.",
                 code="payment_source_required",
             )
+        if card_given and not settings.PAYMENTS_ALLOW_RAW_CARDS:
+            raise serializers.ValidationError(
+                "Raw card numbers are not accepted here; send a token or payment_method "
+                "from Stripe's mobile SDK.",
+                code="raw_card_data_not_allowed",
+            )
         if card_given:
             missing = [name for name in ("number", "exp_month", "exp_year") if name not in attrs]
             if missing:

@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # How long a request may hold a payment while it talks to Stripe (library retries included).
 CLAIM_SECONDS = 120
 RETRY_AFTER_SECONDS = "5"
+# Stripe keeps idempotency keys for 24 hours; a retry must come well inside that.
+STRIPE_IDEMPOTENCY_WINDOW = timedelta(hours=23)
 CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
 
 
@@ -98,6 +100,15 @@ def claim_payment(user, data, idempotency_key, fingerprint):
     if existing.response_body is not None:
         headers = {"Idempotent-Replayed": "true"}
         return existing, (existing.response_status, existing.response_body, headers)
+    if existing.created_at < now - STRIPE_IDEMPOTENCY_WINDOW:
+        # Stripe forgets idempotency keys after 24 hours: calling it again could charge twice.
+        raise ApiError(
+            "This payment is still being settled; it will be reconciled with Stripe. "
+            "Check GET /api/payments/ before paying again.",
+            code="payment_needs_reconciliation",
+            type="idempotency_error",
+            status_code=409,
+        )
     claimed = (
         Payment.objects.filter(pk=existing.pk, response_body__isnull=True)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))

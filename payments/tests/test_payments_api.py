@@ -1,12 +1,14 @@
 import logging
 import threading
 import unittest
+from datetime import timedelta
 from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import TransactionTestCase, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient, APITestCase
 
 from payments.models import Payment
@@ -144,6 +146,11 @@ class ValidationTests(PaymentsTestCase):
         self.assertField({"number": "4242424242424242", "amount": 500}, "exp_month", "required")
         self.assertField(card("4242-abc"), "number", "invalid_number")
 
+    @override_settings(PAYMENTS_ALLOW_RAW_CARDS=False)
+    def test_raw_cards_are_refused_when_not_allowed(self):
+        self.assertField(card("4242424242424242"), "non_field_errors", "raw_card_data_not_allowed")
+        self.assertEqual(self.pay({"token": "tok_visa", "amount": 500}).status_code, 201)
+
     def test_a_card_number_is_never_echoed_in_errors(self):
         response = self.pay(card("4242424242424242", amount=10))
         self.assertNotIn("4242424242424242", response.content.decode())
@@ -171,6 +178,20 @@ class IdempotencyTests(PaymentsTestCase):
         self.assertEqual(response.status_code, 422)
         self.assertEqual(response.json()["error"]["code"], "idempotency_key_reused")
         self.assertEqual(len(self.stripe.charges), 1)
+
+    def test_a_day_old_pending_payment_is_not_retried_against_stripe(self):
+        self.stripe.faults.add("POST /v1/charges", "connection_error", times=3)
+        with (
+            self.assertLogs("payments.services", "WARNING"),
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            self.pay(card("4242424242424242"), key="old")
+        Payment.objects.update(created_at=timezone.now() - timedelta(hours=24), locked_until=None)
+        requests_before = len(self.stripe.requests)
+        response = self.pay(card("4242424242424242"), key="old")
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response.json()["error"]["code"], "payment_needs_reconciliation")
+        self.assertEqual(len(self.stripe.requests), requests_before)
 
     def test_keys_are_per_user(self):
         self.pay(card("4242424242424242"), key="shared")
