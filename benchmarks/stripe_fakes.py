@@ -92,6 +92,33 @@ def with_responses(pairs):
         return timed(pairs)
 
 
+class StaticStripeClient(stripe.HTTPClient):
+    """Answers every request with prebuilt bytes: the floor for any stripe HTTP client fake."""
+
+    name = "static"
+
+    def __init__(self):
+        super().__init__()
+        from requests.structures import CaseInsensitiveDict
+
+        self.headers = CaseInsensitiveDict(
+            {"Content-Type": "application/json", "Request-Id": "req_1"}
+        )
+        self.token, self.charge = json.dumps(TOKEN).encode(), json.dumps(CHARGE).encode()
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        return (self.token if url.endswith("tokens") else self.charge), 200, self.headers
+
+    def close(self):
+        pass
+
+
+def with_static_client(pairs):
+    with fake_stripe():  # saves and restores the stripe globals
+        stripe.default_http_client = StaticStripeClient()
+        return timed(pairs)
+
+
 def with_mock_token(pairs):
     with (
         fake_stripe(),
@@ -291,6 +318,7 @@ def main():
     runs = [
         ("prebuilt objects (mock.patch)", prebuilt),
         ("construct_from only (floor)", construct_only),
+        ("static stripe HTTP client (floor)", with_static_client),
         ("responses, static JSON", with_responses),
         ("MockToken + MockCharge", with_mock_token),
         ("fake_stripe() in-process", with_fake_stripe),
