@@ -93,6 +93,12 @@ class SchemaTests(APITestCase):
         self.assertEqual(schema.status_code, 200)
         paths = schema.json()["paths"]
         self.assertIn("/api/auth/register/", paths)
+        payments = paths["/api/payments/"]["post"]["responses"]
+        self.assertTrue({"201", "202", "400", "401", "409", "422", "429", "503"} <= set(payments))
+        envelope = payments["400"]["content"]["application/json"]["schema"]["$ref"]
+        self.assertTrue(envelope.endswith("/Error"), envelope)
+        self.assertIn("/api/stripe/webhook/", paths)
+        self.assertIn("/api/devices/", paths)
         docs = self.client.get(reverse("docs"))
         self.assertEqual(docs.status_code, 200)
         self.assertContains(docs, "swagger-ui")
