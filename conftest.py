@@ -6,15 +6,16 @@ from backend import netguard
 from backend.testing import reset_state
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _network_guard():
-    netguard.enable()
-    yield
+def pytest_configure(config):
+    netguard.enable()  # before collection: importing a test module cannot reach out either
+
+
+def pytest_unconfigure(config):
     netguard.disable()
 
 
 @pytest.fixture(autouse=True)
-def _reset_state(_network_guard):
+def _reset_state():
     if not netguard.is_enabled():  # something lifted it: put it back before the test
         netguard.enable()
     reset_state()

@@ -1,6 +1,6 @@
 """Network guard for the test suite: nothing leaves the machine while tests run.
 
-While enabled, name look-ups and connections to anything but loopback
+While enabled, name look-ups, connections and datagrams to anything but loopback
 (127.0.0.0/8, ::1, "localhost") or a Unix socket raise NetworkBlocked at once,
 before any DNS query or packet, naming the host and port and saying how to fake
 the service instead. Both test runners enable it (backend.test_runner for
@@ -32,6 +32,7 @@ GENERIC_ADVICE = "fake the service (responses, unittest.mock, or a fake server o
 # The real functions, looked up at call time so tests of the guard can stub them.
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
+_real_sendto = socket.socket.sendto
 _real_getaddrinfo = socket.getaddrinfo
 _real_gethostbyname = socket.gethostbyname
 
@@ -83,6 +84,12 @@ def _guarded_connect_ex(sock, address):
     return _real_connect_ex(sock, address)
 
 
+def _guarded_sendto(sock, data, *args):
+    # sendto(data, address) or sendto(data, flags, address): UDP needs no connect().
+    _check_address(sock, args[-1], "send a datagram to")
+    return _real_sendto(sock, data, *args)
+
+
 def _guarded_getaddrinfo(host, port, *args, **kwargs):
     if host is not None and not is_loopback(host):
         raise NetworkBlocked(host, port, "DNS look-up of")
@@ -99,6 +106,7 @@ def enable():
     global _enabled
     socket.socket.connect = _guarded_connect
     socket.socket.connect_ex = _guarded_connect_ex
+    socket.socket.sendto = _guarded_sendto
     socket.getaddrinfo = _guarded_getaddrinfo
     socket.gethostbyname = _guarded_gethostbyname
     _enabled = True
@@ -108,6 +116,7 @@ def disable():
     global _enabled
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
+    socket.socket.sendto = _real_sendto
     socket.getaddrinfo = _real_getaddrinfo
     socket.gethostbyname = _real_gethostbyname
     _enabled = False

@@ -23,6 +23,7 @@ class GuardTestCase(SimpleTestCase):
         patches = {
             "_real_connect": mock.Mock(side_effect=AssertionError("guard let connect through")),
             "_real_connect_ex": mock.Mock(side_effect=AssertionError("guard let connect through")),
+            "_real_sendto": mock.Mock(side_effect=AssertionError("guard let a datagram through")),
             "_real_getaddrinfo": mock.Mock(side_effect=AssertionError("guard let DNS through")),
             "_real_gethostbyname": mock.Mock(side_effect=AssertionError("guard let DNS through")),
         }
@@ -68,6 +69,14 @@ class NetworkGuardTests(GuardTestCase):
             with self.assertRaises(NetworkBlocked):
                 sock.connect_ex(("api.stripe.com", 443))
         self.assertEqual((caught.exception.host, caught.exception.port), ("api.stripe.com", 443))
+        self.assertNothingReachedTheNetwork()
+
+    def test_udp_datagrams_to_a_named_host_are_blocked(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            with self.assertRaises(NetworkBlocked):
+                sock.sendto(b"metric:1|c", ("statsd.example.com", 8125))
+            with self.assertRaises(NetworkBlocked):
+                sock.sendto(b"metric:1|c", 0, ("statsd.example.com", 8125))
         self.assertNothingReachedTheNetwork()
 
     def test_dns_lookups_are_blocked(self):
