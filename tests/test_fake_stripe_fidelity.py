@@ -302,3 +302,50 @@ class EngineBehaviourTests(SimpleTestCase):
         self.assertEqual((missing.status_code, wrong.status_code), (404, 405))
         self.assertEqual(missing.json()["error"]["type"], "invalid_request_error")
         self.assertEqual(wrong.json()["error"]["type"], "invalid_request_error")
+
+
+class IdempotencyFidelityTests(SimpleTestCase):
+    def setUp(self):
+        self.engine = self.enterContext(fake_stripe())
+
+    def test_a_replay_is_the_original_answer_not_the_current_state(self):
+        charge = stripe.Charge.create(
+            amount=900, currency="usd", source="tok_visa", idempotency_key="k1"
+        )
+        stripe.Refund.create(charge=charge.id)
+        replay = stripe.Charge.create(
+            amount=900, currency="usd", source="tok_visa", idempotency_key="k1"
+        )
+        self.assertEqual(replay.last_response.headers["Idempotent-Replayed"], "true")
+        self.assertEqual(
+            (replay.id, replay.amount_refunded, replay.refunded), (charge.id, 0, False)
+        )
+        self.assertEqual(len(self.engine.charges), 1)
+
+    def test_a_replayed_card_error_is_the_same_error(self):
+        errors = []
+        for _ in range(2):
+            with self.assertRaises(stripe.CardError) as caught:
+                stripe.Charge.create(
+                    amount=900, currency="usd", source="tok_chargeDeclined", idempotency_key="k2"
+                )
+            errors.append(caught.exception.json_body)
+        self.assertEqual(errors[0], errors[1])
+        self.assertEqual(len(self.engine.charges), 1)
+
+    def test_a_validation_error_does_not_burn_the_key(self):
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.Charge.create(amount=10, currency="usd", source="tok_visa", idempotency_key="k3")
+        charge = stripe.Charge.create(
+            amount=900, currency="usd", source="tok_visa", idempotency_key="k3"
+        )
+        self.assertEqual(charge.status, "succeeded")
+
+    def test_same_key_different_parameters_is_an_idempotency_error(self):
+        stripe.Charge.create(amount=900, currency="usd", source="tok_visa", idempotency_key="k4")
+        with self.assertRaises(stripe.IdempotencyError) as caught:
+            stripe.Charge.create(
+                amount=901, currency="usd", source="tok_visa", idempotency_key="k4"
+            )
+        self.assertEqual(caught.exception.http_status, 400)
+        self.assertEqual(caught.exception.json_body["error"]["type"], "idempotency_error")

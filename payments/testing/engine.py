@@ -244,9 +244,12 @@ class FakeStripe:
                 status, payload, extra = error.status, {"error": error.body}, {}
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
-            return FakeResponse.json(
-                status, payload, {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
-            )
+            headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
+            if isinstance(payload, bytes):  # a replayed idempotent answer, byte for byte
+                return FakeResponse(
+                    status, payload, {"Content-Type": "application/json", **headers}
+                )
+            return FakeResponse.json(status, payload, headers)
 
     def _dispatch(self, method, path, params, headers):
         self.requests.append((method, path, redact(params)))
@@ -292,11 +295,14 @@ class FakeStripe:
                 status, payload = 200, handler(params, **groups)
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
-            if key and status not in (401, 429) and status < 500:
+            # Like Stripe, keep the answer once the endpoint ran (success or a card error),
+            # not when the parameters failed validation: fixed parameters may reuse the key.
+            if key and (status == 200 or status == 402):
+                answer = json.dumps(payload, separators=(",", ":")).encode()
                 self._idempotent[(api_key, key)] = (
                     fingerprint(method, path, params),
                     status,
-                    payload,
+                    answer,
                 )
             result = status, payload, {}
         if fault == "lost_response":
