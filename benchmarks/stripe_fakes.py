@@ -304,6 +304,26 @@ def localstripe_pairs(command, pairs):
         server.stop()
 
 
+def memory_per_charge(charges=2000):
+    """Bytes the engine keeps per charge (objects, events, request log), by tracemalloc."""
+    import tracemalloc
+
+    engine = FakeStripe()
+    headers = {"Authorization": "Bearer sk_test_bench"}
+    body = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"}).encode()
+    engine.handle("POST", "/v1/charges", "", body, headers)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(charges):
+        engine.handle("POST", "/v1/charges", "", body, headers)
+    gc.collect()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    return grown / charges
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=300, help="pairs per layer per round")
@@ -348,6 +368,8 @@ def main():
             f"{name:34} {micros:10.0f} {micros / base_responses:12.2f} {micros / base_server:14.2f}"
         )
 
+    per_charge = memory_per_charge()
+    print(f"\nmemory: the engine keeps {per_charge / 1024:.1f} KiB per charge (charge, event, log)")
     print(
         f"\nthroughput, 8 keep-alive clients, {args.seconds:.0f} s each (POST /v1/charges):",
         flush=True,

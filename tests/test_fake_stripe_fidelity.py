@@ -101,7 +101,7 @@ class ShapeTests(SimpleTestCase):
                    "payment_method": stripe.PaymentMethod, "payment_intent": stripe.PaymentIntent,
                    "customer": stripe.Customer, "event": stripe.Event}  # fmt: skip
         seen = set()
-        for obj in engine.objects.values():
+        for obj in map(engine.get, list(engine.objects)):
             self.assertShape(obj, classes[obj["object"]], obj["id"])
             seen.add(obj["object"])
             if obj["object"] == "event":
@@ -113,7 +113,7 @@ class ShapeTests(SimpleTestCase):
         engine = self.every_object()
         prefixes = {"token": "tok_", "charge": "ch_", "refund": "re_", "payment_method": "pm_",
                     "payment_intent": "pi_", "customer": "cus_", "event": "evt_", "card": "card_"}  # fmt: skip
-        for obj in engine.objects.values():
+        for obj in map(engine.get, list(engine.objects)):
             self.assertTrue(obj["id"].startswith(prefixes[obj["object"]]), obj["id"])
             if "livemode" in obj:
                 self.assertIs(obj["livemode"], False)

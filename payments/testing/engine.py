@@ -164,7 +164,8 @@ class FakeStripe:
     def reset(self):
         with self._lock:
             self.objects = {}
-            self.events = []
+            self._events = []
+            self._snapshots = {}  # event id -> the object as JSON text, until someone reads it
             self.requests = []  # (method, path, params) of every request handled
             self._idempotent = {}
             self._card_of = {}  # card/pm id -> cards.TestCard (never the full number)
@@ -176,9 +177,12 @@ class FakeStripe:
         return f"{prefix}_{secrets.token_hex(6)}{next(self._ids):06d}"
 
     def get(self, object_id):
-        return self.objects[object_id]
+        found = self.objects[object_id]
+        return self._materialize(found) if found["object"] == "event" else found
 
     def all(self, object_name):
+        if object_name == "event":
+            return self.events
         return [o for o in self.objects.values() if o["object"] == object_name]
 
     @property
@@ -360,6 +364,8 @@ class FakeStripe:
 
     def _lookup(self, object_id, object_name, param="id"):
         found = self.objects.get(object_id or "")
+        if found is not None and found["object"] == "event":
+            self._materialize(found)
         if found is None or found["object"] != object_name:
             label = object_name.replace("_", " ")
             raise invalid(f"No such {label}: '{object_id}'", "resource_missing", param, status=404)
@@ -371,17 +377,32 @@ class FakeStripe:
             "object": "event",
             "api_version": API_VERSION,
             "created": int(time.time()),
-            "data": {"object": json.loads(json.dumps(obj))},
+            "data": None,
             "livemode": False,
             "pending_webhooks": 1,
             "request": {"id": None, "idempotency_key": None},
             "type": type,
         }
-        if previous is not None:
-            event["data"]["previous_attributes"] = previous
+        # The event must show the object as it is now; JSON text is the cheapest snapshot
+        # (one string, nothing for the garbage collector to walk) until it is read.
+        self._snapshots[event["id"]] = (json.dumps(obj, separators=(",", ":")), previous)
         self.objects[event["id"]] = event
-        self.events.append(event)
+        self._events.append(event)
         return event
+
+    def _materialize(self, event):
+        if event["data"] is None:
+            text, previous = self._snapshots.pop(event["id"])
+            event["data"] = {"object": json.loads(text)}
+            if previous is not None:
+                event["data"]["previous_attributes"] = previous
+        return event
+
+    @property
+    def events(self):
+        """Every event so far, oldest first, as Stripe would send them."""
+        with self._lock:
+            return [self._materialize(event) for event in self._events]
 
     def _amount_and_currency(self, params):
         amount = as_int(params, "amount", required=True)
@@ -720,7 +741,7 @@ class FakeStripe:
         return self._lookup(id, object_name)
 
     def list_objects(self, params, object_name, filters):
-        items = self.events if object_name == "event" else self.all(object_name)
+        items = self.all(object_name)
         url = f"/v1/{object_name}s"
         self._only(params, self.LIST_FILTERS | filters)
         limit = as_int(params, "limit") or 10
