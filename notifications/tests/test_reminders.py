@@ -166,6 +166,15 @@ class PushServiceErrorTests(FakeNotificationServicesMixin, TestCase):
                 PushService().create_message([{"text": "x", "conditions": ["UserID", "EQ", 1]}])
             self.assertTrue(caught.exception.retryable, fault)
 
+    @override_settings(PUSH_BATCH_SIZE=2)
+    def test_create_message_sends_large_lists_in_batches(self):
+        notifications = [{"text": f"n{i}", "conditions": ["UserID", "EQ", i]} for i in range(5)]
+        codes = PushService().create_message(notifications)
+        sizes = [len(r[1]["notifications"]) for r in self.push.requests if r[0] == "/createMessage"]
+        self.assertEqual(sizes, [2, 2, 1])
+        self.assertEqual(codes, [m["code"] for m in self.push.outbox])
+        self.assertEqual([m["content"] for m in self.push.outbox], [f"n{i}" for i in range(5)])
+
     def test_delete_message(self):
         [code] = PushService().create_message([{"text": "x", "conditions": ["UserID", "EQ", 1]}])
         PushService().delete_message(code)
