@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox
 from payments.services import reconcile_pending
@@ -11,12 +11,23 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--older-than", type=int, default=300, metavar="SECONDS",
+            "--older-than",
+            type=int,
+            default=300,
+            metavar="SECONDS",
             help="Only payments pending for at least this long (default 300).",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, older_than, **options):
-        sandbox.activate()
+        if "stripe" in sandbox.wanted():
+            # The sandbox's fake Stripe lives inside the server process: this process would
+            # see an empty Stripe and mark every pending payment as never charged.
+            raise CommandError(
+                "Sandbox mode: the fake Stripe's records live in the server process, so there "
+                "is nothing here to reconcile against. Run `manage.py fakeservices` and point "
+                "both the server and this command at it (STRIPE_SECRET_KEY=sk_test_local "
+                "STRIPE_API_BASE=http://127.0.0.1:8765/stripe)."
+            )
         totals = reconcile_pending(timedelta(seconds=older_than), report=self.stdout.write)
         self.stdout.write(
             self.style.SUCCESS(
