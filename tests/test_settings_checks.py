@@ -44,6 +44,22 @@ class ProductionCheckTests(SimpleTestCase):
     def test_a_redirected_stripe_api_base_is_refused(self):
         self.assertEqual([e.id for e in checks.production_configuration()], ["backend.E003"])
 
+    def import_entry_point(self, name):
+        import importlib
+        import sys
+
+        sys.modules.pop(name, None)
+        self.addCleanup(sys.modules.pop, name, None)
+        return importlib.import_module(name)
+
+    def test_the_wsgi_and_asgi_entry_points_refuse_an_unsafe_start(self):
+        for name in ("backend.wsgi", "backend.asgi"):
+            with override_settings(**{**PRODUCTION, "STRIPE_WEBHOOK_SECRET": ""}):
+                with self.assertRaisesMessage(ImproperlyConfigured, "STRIPE_WEBHOOK_SECRET"):
+                    self.import_entry_point(name)
+            with override_settings(**PRODUCTION):
+                self.assertTrue(callable(self.import_entry_point(name).application))
+
     @override_settings(DEBUG=True)
     def test_development_is_not_checked(self):
         self.assertEqual(checks.production_configuration(), [])
