@@ -333,3 +333,46 @@ class FakePushUnitTests(TestCase):
         with fake_push() as provider:
             self.assertEqual(settings.PUSH_AUTH_KEY, provider.auth)
         self.assertEqual(settings.PUSH_API_URL, before)
+
+
+class FakePushProviderTests(TestCase):
+    """The fake answers as Pushwoosh does, so bad requests from our code would show."""
+
+    def setUp(self):
+        self.provider = FakePushProvider()
+
+    def call(self, method, request, http_method="POST"):
+        body = json.dumps({"request": request}).encode()
+        answer = self.provider.handle(http_method, f"/{method}", "", body, {})
+        return answer.status, json.loads(answer.body)
+
+    def valid(self, **extra):
+        return {"application": self.provider.application, "auth": self.provider.auth, **extra}
+
+    def test_argument_errors_are_status_code_210_with_http_200(self):
+        cases = [
+            self.valid(notifications=[]),
+            self.valid(notifications=[{"send_date": "now"}]),
+            self.valid(notifications=[{"content": "x", "conditions": ["UserID", "EQ", 1]}]),
+        ]
+        for request in cases:
+            status, body = self.call("createMessage", request)
+            self.assertEqual((status, body["status_code"]), (200, 210), request)
+        self.assertEqual(self.provider.outbox, [])
+
+    def test_bad_json_and_wrong_method(self):
+        answer = self.provider.handle("POST", "/createMessage", "", b"{not json", {})
+        self.assertEqual(answer.status, 400)
+        self.assertEqual(self.call("createMessage", self.valid(), http_method="GET")[0], 405)
+        self.assertEqual(self.call("nosuchMethod", self.valid())[0], 404)
+
+    def test_register_device_validates_its_arguments(self):
+        status, body = self.call(
+            "registerDevice", self.valid(hwid="h1", push_token="t", device_type=7)
+        )
+        self.assertEqual(body["status_message"], "Invalid device type")
+        status, body = self.call(
+            "registerDevice", self.valid(hwid="h1", push_token="t", device_type=3)
+        )
+        self.assertEqual((status, body["status_code"]), (200, 200))
+        self.assertEqual(self.provider.devices["h1"]["device_type"], 3)
