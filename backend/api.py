@@ -74,6 +74,8 @@ class ApiError(exceptions.APIException):
 def _field_errors(detail, prefix=""):
     """Flatten DRF's nested ValidationError detail into {dotted.field: [{code, message}]}."""
     fields = {}
+    if isinstance(detail, dict | list) and not detail:
+        return fields
     if isinstance(detail, dict):
         for name, value in detail.items():
             key = f"{prefix}.{name}" if prefix else str(name)
@@ -110,7 +112,9 @@ def exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
     elif isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail)
+        fields = _field_errors(exc.detail) or {
+            "non_field_errors": [{"code": "invalid", "message": "Invalid input."}]
+        }
         first_field, first_errors = next(iter(fields.items()))
         param = None if first_field == "non_field_errors" else first_field
         message = first_errors[0]["message"]

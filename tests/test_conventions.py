@@ -102,3 +102,20 @@ class SchemaTests(APITestCase):
         docs = self.client.get(reverse("docs"))
         self.assertEqual(docs.status_code, 200)
         self.assertContains(docs, "swagger-ui")
+
+
+class EnvelopeUnitTests(APITestCase):
+    def test_odd_validation_errors_still_get_an_envelope(self):
+        from rest_framework.exceptions import ValidationError
+
+        from backend.api import exception_handler
+
+        for detail in ({}, [], "flat message", {"items": [{"name": ["bad"]}]}):
+            response = exception_handler(ValidationError(detail), {})
+            error = response.data["error"]
+            self.assertEqual(
+                (response.status_code, error["code"]), (400, "validation_error"), detail
+            )
+            self.assertTrue(error["message"])
+        nested = exception_handler(ValidationError({"items": [{"name": ["bad"]}]}), {})
+        self.assertEqual(nested.data["error"]["param"], "items.0.name")
