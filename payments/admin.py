@@ -18,6 +18,7 @@ class PaymentAdmin(admin.ModelAdmin):
     list_filter = ["status", "currency", "method"]
     search_fields = ["id", "owner__username", "stripe_charge_id", "stripe_payment_intent_id"]
     readonly_fields = [
+        "reference",
         "owner",
         "amount",
         "currency",

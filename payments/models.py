@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -22,6 +24,9 @@ class Payment(models.Model):
         TOKEN = "token", "Stripe token from the mobile SDK"
         PAYMENT_METHOD = "payment_method", "PaymentMethod (PaymentIntents API)"
 
+    # Random, so Stripe idempotency keys never collide across databases (a reset dev
+    # database restarts ids; Stripe remembers keys for 24 hours).
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
     )
@@ -72,7 +77,7 @@ class Payment(models.Model):
     @property
     def stripe_idempotency_key(self):
         """Derived from the row, so every retry of this payment is the same Stripe request."""
-        return f"payment-{self.pk}"
+        return f"payment-{self.reference}"
 
     @property
     def refundable_amount(self):

@@ -278,7 +278,9 @@ def refund_payment(payment, amount=None, reason=None):
             amount=amount,
             reason=reason,
             # Same state, same amount: the same Stripe request, so a retry refunds once.
-            idempotency_key=f"payment-{payment.pk}-refund-{payment.amount_refunded}-{amount}",
+            idempotency_key=(
+                f"{payment.stripe_idempotency_key}-refund-{payment.amount_refunded}-{amount}"
+            ),
         )
     except stripe.InvalidRequestError as error:
         raise ApiError(
