@@ -54,8 +54,27 @@ def retry_pending():
     return send_logs(due)
 
 
+def claim(logs):
+    """The logs this run may send: each is taken by bumping `attempts` from the value read.
+
+    Two overlapping runs (cron firing while the last one is still sending) read the same
+    pending rows; only one of them wins each row, so no reminder goes out twice.
+    """
+    claimed = []
+    for log in logs:
+        won = (
+            NotificationLog.objects.filter(pk=log.pk, attempts=log.attempts)
+            .exclude(status="sent")
+            .update(attempts=F("attempts") + 1)
+        )
+        if won:
+            log.attempts += 1
+            claimed.append(log)
+    return claimed
+
+
 def send_logs(queryset):
-    logs = list(queryset.select_related("user").order_by("id"))
+    logs = claim(queryset.order_by("id"))
     sent = 0
     size = max(1, settings.PUSH_BATCH_SIZE)
     for start in range(0, len(logs), size):
@@ -63,9 +82,6 @@ def send_logs(queryset):
         notifications = [
             {"text": log.text, "conditions": ["UserID", "EQ", log.user_id]} for log in batch
         ]
-        NotificationLog.objects.filter(pk__in=[log.pk for log in batch]).update(
-            attempts=F("attempts") + 1
-        )
         try:
             codes = PushService().create_message(notifications)
         except PushError as error:
@@ -84,5 +100,4 @@ def send_logs(queryset):
                 log.message_code = str(codes[index]) if index < len(codes) else ""
                 log.save(update_fields=["status", "sent_at", "last_error", "message_code"])
         sent += len(batch)
-    pending = len(logs) - sent
-    return {"sent": sent, "pending": pending, "would_send": []}
+    return {"sent": sent, "pending": len(logs) - sent, "would_send": []}

@@ -124,6 +124,17 @@ class ReminderTests(FakeNotificationServicesMixin, TestCase):
         self.assertEqual(self.push.received_by(1), ["You have 2 unfinished todos"])
         self.assertEqual(NotificationLog.objects.get().attempts, 2)
 
+    def test_overlapping_runs_do_not_send_a_reminder_twice(self):
+        from notifications.models import NotificationLog as Log
+        from notifications.tasks import claim
+
+        log = Log.objects.create(user=self.users[0], day="2026-01-01", text="x")
+        seen_by_run_a = Log.objects.get(pk=log.pk)
+        seen_by_run_b = Log.objects.get(pk=log.pk)
+        self.assertEqual(claim([seen_by_run_a]), [seen_by_run_a])
+        self.assertEqual(claim([seen_by_run_b]), [], "the second run lost the row")
+        self.assertEqual(Log.objects.get(pk=log.pk).attempts, 1)
+
     def test_dry_run_sends_and_records_nothing(self):
         out = io.StringIO()
         call_command("send_reminders", "--dry-run", stdout=out)
