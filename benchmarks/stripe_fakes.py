@@ -30,7 +30,14 @@ import responses  # noqa: E402
 import stripe  # noqa: E402
 
 from backend.fakeservices import start_fake_services  # noqa: E402
-from payments.testing import FakeStripe, MockCharge, MockToken, encode_form, fake_stripe  # noqa: E402
+from payments.testing import (  # noqa: E402
+    FakeStripe,
+    MockCharge,
+    MockToken,
+    encode_form,
+    fake_stripe,
+    stripe_server,
+)
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
 
@@ -150,26 +157,9 @@ class StaticHandler(BaseHTTPRequestHandler):
         pass
 
 
-class real_client:
-    def __init__(self, base=None):
-        self.base = base
-
-    def __enter__(self):
-        self.saved = (
-            stripe.api_base,
-            stripe.api_key,
-            stripe.default_http_client,
-            stripe.max_network_retries,
-        )
-        stripe.api_key, stripe.max_network_retries = "sk_test_bench", 0
-        stripe.default_http_client = stripe.RequestsClient(timeout=5)
-        if self.base:
-            stripe.api_base = self.base
-
-    def __exit__(self, *exc):
-        stripe.api_base, stripe.api_key, stripe.default_http_client, stripe.max_network_retries = (
-            self.saved
-        )
+def real_client(base=stripe.DEFAULT_API_BASE):
+    """The real stripe client (requests, no retries) pointed at `base`."""
+    return stripe_server(base, api_key="sk_test_bench")
 
 
 def bare_server(pairs):

@@ -14,6 +14,7 @@ from payments.testing import (
     cards,
     fake_stripe,
     signed_webhook,
+    stripe_server,
 )
 
 NESTED = {"Card": stripe.Card}
@@ -162,26 +163,8 @@ class ThreeLayerTableTests(SimpleTestCase):
         engine = FakeStripe()
         server = start_fake_services({"/stripe": engine})
         self.addCleanup(server.stop)
-        saved = (
-            stripe.api_base,
-            stripe.api_key,
-            stripe.default_http_client,
-            stripe.max_network_retries,
-        )
-        try:
-            stripe.api_base, stripe.api_key = server.url + "/stripe", "sk_test_server"
-            stripe.default_http_client, stripe.max_network_retries = (
-                stripe.RequestsClient(timeout=5),
-                0,
-            )
+        with stripe_server(server.url + "/stripe", api_key="sk_test_server"):
             return {n: charge_pair(n) for n in self.NUMBERS}
-        finally:
-            (
-                stripe.api_base,
-                stripe.api_key,
-                stripe.default_http_client,
-                stripe.max_network_retries,
-            ) = saved
 
     def test_all_layers_agree_and_match_stripes_published_outcomes(self):
         in_process = self.outcomes_in_process()

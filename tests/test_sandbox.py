@@ -6,16 +6,16 @@ from django.test import SimpleTestCase, override_settings
 from backend import sandbox
 from notifications import testing as notification_fakes
 from notifications.http import session
+from payments.testing import stripe_globals
 
 
 class SandboxTests(SimpleTestCase):
     def setUp(self):
-        saved = (stripe.default_http_client, stripe.api_key, stripe.api_base)
+        self.enterContext(stripe_globals())  # sandbox activation changes them for good
         adapters = dict(session.adapters)
         installed = set(notification_fakes._installed)
 
         def restore():
-            stripe.default_http_client, stripe.api_key, stripe.api_base = saved
             session.adapters.clear()
             session.adapters.update(adapters)
             notification_fakes._installed.clear()

@@ -42,6 +42,8 @@ __all__ = [
     "shared_engine",
     "sign_webhook",
     "signed_webhook",
+    "stripe_globals",
+    "stripe_server",
 ]
 
 TEST_API_KEY = "sk_test_fake_stripe"
@@ -110,6 +112,32 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
         return 0  # the library's retries still run, without waiting out the back-off
 
 
+STRIPE_GLOBALS = ("api_key", "api_base", "default_http_client", "max_network_retries")
+
+
+@contextlib.contextmanager
+def stripe_globals(**values):
+    """Set the stripe module's globals for a block; all of them are restored after."""
+    saved = {name: getattr(stripe, name) for name in STRIPE_GLOBALS}
+    for name, value in values.items():
+        setattr(stripe, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(stripe, name, value)
+
+
+def stripe_server(url, api_key=TEST_API_KEY, timeout=5, max_network_retries=0):
+    """Point the real stripe client at a server (e.g. fakeservices' /stripe) for a block."""
+    return stripe_globals(
+        api_base=url.rstrip("/"),
+        api_key=api_key,
+        default_http_client=stripe.RequestsClient(timeout=timeout),
+        max_network_retries=max_network_retries,
+    )
+
+
 class fake_stripe(contextlib.ContextDecorator):
     """Route the stripe library to a fresh engine for a block, test or test class.
 
@@ -121,21 +149,26 @@ class fake_stripe(contextlib.ContextDecorator):
     def __init__(self, fake=None, api_key=TEST_API_KEY):
         self._fake = fake
         self.api_key = api_key
-        self._saved = []
+        self._stacks = []
 
     def __enter__(self):
         fake = self._fake or shared_engine
         fake.reset()
-        self._saved.append((stripe.default_http_client, stripe.api_key, stripe.api_base))
-        stripe.default_http_client = FakeStripeHTTPClient(fake)
-        stripe.api_key = self.api_key
-        stripe.api_base = stripe.DEFAULT_API_BASE
+        stack = contextlib.ExitStack()
+        stack.enter_context(
+            stripe_globals(
+                default_http_client=FakeStripeHTTPClient(fake),
+                api_key=self.api_key,
+                api_base=stripe.DEFAULT_API_BASE,
+            )
+        )
         _active.append(fake)
+        stack.callback(_active.pop)
+        self._stacks.append(stack)
         return fake
 
     def __exit__(self, *exc_info):
-        _active.pop()
-        stripe.default_http_client, stripe.api_key, stripe.api_base = self._saved.pop()
+        self._stacks.pop().close()
         return False
 
 
