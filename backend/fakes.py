@@ -80,6 +80,18 @@ class FaultPlan:
                     return kind
         return None
 
+    def before_request(self, method, path):
+        """The fault planned for this call, raising the ones that strike before it runs.
+
+        timeout and connection_error raise TransportFault here; the fake answers
+        api_error and rate_limit in its own error shape, and raises lost_response
+        itself once it has performed the request.
+        """
+        fault = self.take(method, path)
+        if fault in ("timeout", "connection_error"):
+            raise TransportFault(fault)
+        return fault
+
     def clear(self):
         with self._lock:
             self._planned.clear()

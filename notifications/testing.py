@@ -63,8 +63,8 @@ class FakePushProvider:
         refused = _error_on_method_or_path(method.upper(), path, self.ROUTES)
         if refused:
             return refused
-        fault = self.faults.take(method, path)
-        if fault in ("timeout", "connection_error", "lost_response"):
+        fault = self.faults.before_request(method, path)
+        if fault == "lost_response":
             raise TransportFault(fault)
         if fault == "api_error":
             return FakeResponse.json(500, {"status_code": 500, "status_message": "Internal error"})
@@ -199,8 +199,8 @@ class FakeTodoApi:
             return FakeResponse.json(404, {})
         if method.upper() != "GET":
             return FakeResponse.json(405, {"error": f"{method} not allowed"}, {"Allow": "GET"})
-        fault = self.faults.take(method, path)
-        if fault in ("timeout", "connection_error", "lost_response"):
+        fault = self.faults.before_request(method, path)
+        if fault == "lost_response":
             raise TransportFault(fault)
         if fault:
             return FakeResponse.json(500 if fault == "api_error" else 429, {})

@@ -278,9 +278,7 @@ class FakeStripe:
                 status=404,
             )
         api_key = self._authenticate(headers)
-        fault = self.faults.take(method, path)
-        if fault in ("timeout", "connection_error"):
-            raise TransportFault(fault)
+        fault = self.faults.before_request(method, path)
         if fault == "api_error":
             raise StripeError(500, "api_error", "An unknown error occurred.")
         if fault == "rate_limit":
