@@ -219,50 +219,42 @@ todo_api = FakeTodoApi()
 _installed = set()
 
 
-class fake_push(contextlib.ContextDecorator):
+class _MountedFake(contextlib.ContextDecorator):
+    """Reset `fake`, mount it on our session under `url`, and point the settings at it."""
+
+    def __init__(self, fake, url, settings_for):
+        self.fake, self.url, self.settings_for = fake, url, settings_for
+        self._stacks = []
+
+    def __enter__(self):
+        self.fake.reset()
+        stack = contextlib.ExitStack()
+        stack.enter_context(override_settings(**self.settings_for(self.fake)))
+        stack.enter_context(mounted(session, self.url, self.fake))
+        self._stacks.append(stack)
+        return self.fake
+
+    def __exit__(self, *exc_info):
+        self._stacks.pop().close()
+        return False
+
+
+def fake_push(provider=None):
     """Point PushService at a fresh fake provider for a block, test or class; yields it."""
-
-    def __init__(self, provider=None):
-        self.provider = provider or push_provider
-        self._stack = []
-
-    def __enter__(self):
-        self.provider.reset()
-        stack = contextlib.ExitStack()
-        stack.enter_context(
-            override_settings(
-                PUSH_API_URL=FAKE_PUSH_URL,
-                PUSH_APPLICATION=self.provider.application,
-                PUSH_AUTH_KEY=self.provider.auth,
-            )
-        )
-        stack.enter_context(mounted(session, FAKE_PUSH_URL, self.provider))
-        self._stack.append(stack)
-        return self.provider
-
-    def __exit__(self, *exc_info):
-        self._stack.pop().close()
-        return False
+    return _MountedFake(
+        provider or push_provider,
+        FAKE_PUSH_URL,
+        lambda fake: {
+            "PUSH_API_URL": FAKE_PUSH_URL,
+            "PUSH_APPLICATION": fake.application,
+            "PUSH_AUTH_KEY": fake.auth,
+        },
+    )
 
 
-class fake_todos(contextlib.ContextDecorator):
+def fake_todos(api=None, url="https://todos.fake.invalid/"):
     """Point the todo client at a fresh fake todo API; yields it."""
-
-    def __init__(self, api=None, url="https://todos.fake.invalid/"):
-        self.api, self.url = api or todo_api, url
-        self._stack = []
-
-    def __enter__(self):
-        self.api.reset()
-        stack = contextlib.ExitStack()
-        stack.enter_context(override_settings(TODOS_API_URL=self.url))
-        stack.enter_context(mounted(session, self.url, self.api))
-        self._stack.append(stack)
-        return self.api
-
-    def __exit__(self, *exc_info):
-        self._stack.pop().close()
-        return False
+    return _MountedFake(api or todo_api, url, lambda fake: {"TODOS_API_URL": url})
 
 
 class FakeNotificationServicesMixin:

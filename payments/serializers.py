@@ -5,8 +5,7 @@ from rest_framework import serializers
 
 from payments.currencies import MINIMUM_AMOUNTS
 from payments.models import Payment
-
-CARD_FIELDS = ("number", "exp_month", "exp_year", "cvc")
+from payments.services import CARD_FIELDS
 
 
 class PaymentCreateSerializer(serializers.Serializer):
