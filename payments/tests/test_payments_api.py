@@ -13,6 +13,7 @@ from rest_framework.test import APIClient, APITestCase
 
 from payments.models import Payment
 from payments.testing import FakeStripeMixin, MockToken, fake_stripe
+from payments.tests.helpers import expect_stripe_unavailable
 
 User = get_user_model()
 CARD = {"exp_month": 12, "exp_year": 2034, "cvc": "123"}
@@ -181,10 +182,7 @@ class IdempotencyTests(PaymentsTestCase):
 
     def test_a_day_old_pending_payment_is_not_retried_against_stripe(self):
         self.stripe.faults.add("POST /v1/charges", "connection_error", times=3)
-        with (
-            self.assertLogs("payments.services", "WARNING"),
-            self.assertLogs("django.request", "ERROR"),
-        ):
+        with expect_stripe_unavailable(self):
             self.pay(card("4242424242424242"), key="old")
         Payment.objects.update(created_at=timezone.now() - timedelta(hours=24), locked_until=None)
         requests_before = len(self.stripe.requests)
@@ -206,10 +204,7 @@ class StripeFaultTests(PaymentsTestCase):
             self.stripe.faults.add(
                 "POST /v1/charges", kind, times=3
             )  # outlasts the library's retries
-            with (
-                self.assertLogs("payments.services", "WARNING"),
-                self.assertLogs("django.request", "ERROR"),
-            ):
+            with expect_stripe_unavailable(self):
                 response = self.pay(card("4242424242424242"))
             self.assertEqual(response.status_code, 503, kind)
             self.assertEqual(response.json()["error"]["code"], "payment_provider_unavailable")
@@ -225,10 +220,7 @@ class StripeFaultTests(PaymentsTestCase):
 
     def test_client_retry_after_a_503_completes_without_a_second_charge(self):
         self.stripe.faults.add("POST /v1/charges", "lost_response", times=3)
-        with (
-            self.assertLogs("payments.services", "WARNING"),
-            self.assertLogs("django.request", "ERROR"),
-        ):
+        with expect_stripe_unavailable(self):
             first = self.pay(card("4242424242424242"), key="retry-me")
         self.assertEqual(first.status_code, 503)
         self.assertEqual(len(self.stripe.charges), 1, "Stripe did charge; the answer was lost")
