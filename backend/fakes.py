@@ -34,11 +34,10 @@ class FakeResponse:
 
     @classmethod
     def json(cls, status, payload, headers=None):
-        return cls(
-            status,
-            json.dumps(payload, separators=(",", ":")).encode(),
-            {"Content-Type": "application/json", **(headers or {})},
-        )
+        """A JSON answer; `payload` may already be encoded (a stored answer replayed)."""
+        if not isinstance(payload, bytes):
+            payload = json.dumps(payload, separators=(",", ":")).encode()
+        return cls(status, payload, {"Content-Type": "application/json", **(headers or {})})
 
 
 class TransportFault(Exception):

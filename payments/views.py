@@ -1,5 +1,3 @@
-import logging
-
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,8 +20,6 @@ from payments.serializers import (
     RefundSerializer,
     WebhookAckSerializer,
 )
-
-logger = logging.getLogger(__name__)
 
 
 class PaymentCreateThrottle(SettingsRateMixin, UserRateThrottle):
