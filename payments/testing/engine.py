@@ -249,10 +249,6 @@ class FakeStripe:
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
             headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
-            if isinstance(payload, bytes):  # a replayed idempotent answer, byte for byte
-                return FakeResponse(
-                    status, payload, {"Content-Type": "application/json", **headers}
-                )
             return FakeResponse.json(status, payload, headers)
 
     def _dispatch(self, method, path, params, headers):
