@@ -64,8 +64,6 @@ class FakePushProvider:
         if refused:
             return refused
         fault = self.faults.before_request(method, path)
-        if fault == "lost_response":
-            raise TransportFault(fault)
         if fault == "api_error":
             return FakeResponse.json(500, {"status_code": 500, "status_message": "Internal error"})
         if fault == "rate_limit":
@@ -88,7 +86,10 @@ class FakePushProvider:
                 )
             if request.get("application") != self.application:
                 return self._argument_error("Application not found")
-            return getattr(self, path.strip("/"))(request)
+            answer = getattr(self, path.strip("/"))(request)
+        if fault == "lost_response":
+            raise TransportFault(fault)  # performed (messages sent), but the answer is lost
+        return answer
 
     def createMessage(self, request):
         notifications = request.get("notifications")

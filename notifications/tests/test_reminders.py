@@ -177,6 +177,12 @@ class PushServiceErrorTests(FakeNotificationServicesMixin, TestCase):
                 PushService().create_message([{"text": "x", "conditions": ["UserID", "EQ", 1]}])
             self.assertTrue(caught.exception.retryable, fault)
 
+    def test_a_lost_answer_means_the_push_was_sent_but_we_cannot_know(self):
+        self.push.faults.add("POST /createMessage", "lost_response")
+        with self.assertRaises(PushUnavailable):
+            PushService().create_message([{"text": "x", "conditions": ["UserID", "EQ", 1]}])
+        self.assertEqual(self.push.received_by(1), ["x"], "the provider did send it")
+
     @override_settings(PUSH_BATCH_SIZE=2)
     def test_create_message_sends_large_lists_in_batches(self):
         notifications = [{"text": f"n{i}", "conditions": ["UserID", "EQ", i]} for i in range(5)]
