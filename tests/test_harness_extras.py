@@ -121,3 +121,24 @@ class FakeServicesCommandTests(SimpleTestCase):
         unauthenticated = requests.get(server.url + "/stripe/v1/charges", timeout=5)
         self.assertEqual(unauthenticated.status_code, 401)
         self.assertIn("did not provide an API key", unauthenticated.json()["error"]["message"])
+
+
+class FaultPlanTests(SimpleTestCase):
+    def test_faults_match_exact_prefix_and_any_endpoint_for_n_calls(self):
+        from backend.fakes import FaultPlan, TransportFault
+
+        plan = FaultPlan()
+        plan.add("POST /v1/charges", "api_error", times=2)
+        plan.add("GET /v1/*", "rate_limit")
+        plan.add("*", "timeout")
+        self.assertEqual(plan.take("POST", "/v1/tokens"), "timeout")  # only "*" matches
+        self.assertEqual(plan.take("POST", "/v1/charges"), "api_error")
+        self.assertEqual(plan.take("GET", "/v1/events"), "rate_limit")
+        self.assertEqual(plan.before_request("POST", "/v1/charges"), "api_error")
+        self.assertIsNone(plan.take("POST", "/v1/charges"))
+        self.assertEqual(len(plan), 0)
+        plan.add("*", "connection_error")
+        with self.assertRaises(TransportFault):
+            plan.before_request("GET", "/anything")
+        with self.assertRaisesMessage(ValueError, "unknown fault"):
+            plan.add("*", "gremlins")
