@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -130,7 +131,11 @@ class SessionListView(APIView):
     )
     def get(self, request):
         current = services.current_session(request)
-        sessions = DeviceSession.objects.filter(user=request.user).order_by("-created", "-id")
+        sessions = (
+            DeviceSession.objects.filter(user=request.user)
+            .exclude(expiry__lte=timezone.now())  # expired, not yet purged: signed out already
+            .order_by("-created", "-id")
+        )
         context = {"current_id": current.pk if current else None}
         return Response(SessionSerializer(sessions, many=True, context=context).data)
 

@@ -9,7 +9,11 @@ from django.urls import reverse
 from knox.crypto import hash_token
 from rest_framework.test import APIClient
 
-BEFORE = [("accounts", "0001_device_sessions"), ("authtoken", "0004_alter_tokenproxy_options")]
+BEFORE = [
+    ("accounts", "0001_device_sessions"),
+    ("authtoken", "0004_alter_tokenproxy_options"),
+    ("notifications", "0002_device_session"),
+]
 AFTER = [("accounts", "0002_convert_plain_tokens")]
 
 
@@ -30,6 +34,10 @@ class ConvertPlainTokensTests(TransactionTestCase):
         ada = User.objects.create(username="ada")
         key = "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"  # DRF's 40 hex characters
         Token.objects.create(key=key, user=ada)
+        Device = old.get_model("notifications", "Device")
+        phone = Device.objects.create(user=ada, platform="ios", push_token="apns-1", hwid="hw-1")
+        bob = User.objects.create(username="bob")  # no token: nothing to convert
+        Device.objects.create(user=bob, platform="ios", push_token="apns-2", hwid="hw-2")
 
         new = self.migrate(AFTER)
         self.assertFalse(new.get_model("authtoken", "Token").objects.exists())
@@ -38,6 +46,9 @@ class ConvertPlainTokensTests(TransactionTestCase):
         self.assertEqual(session.digest, hash_token(key))  # the migration hashes as knox does
         self.assertNotIn(key, [session.digest, session.token_key, session.name])
         self.assertIsNotNone(session.expiry)
+        devices = new.get_model("notifications", "Device").objects
+        self.assertEqual(devices.get(pk=phone.pk).session_id, session.pk)
+        self.assertIsNone(devices.get(hwid="hw-2").session_id)
 
         self.migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
         client = APIClient()

@@ -69,6 +69,10 @@ class SessionTests(SignedInDevicesMixin, APITestCase):
             set(rows[0]), {"id", "name", "platform", "created", "last_used", "expires", "current"}
         )
         self.assertIsNotNone(rows[1]["last_used"])
+        DeviceSession.objects.filter(name="Dan's Pixel").update(expiry=timezone.now())
+        self.assertEqual(
+            [r["name"] for r in phone.get(reverse("sessions")).json()], ["Dan's iPhone"]
+        )
 
     def test_sign_out_another_device_by_id_but_not_someone_elses(self):
         phone, tablet = self.device(), self.device("Dan's iPad")

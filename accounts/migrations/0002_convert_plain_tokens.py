@@ -5,7 +5,9 @@ digest (knox's hash: sha512 over the token's UTF-8 bytes) and its first 15
 characters (knox's lookup key). The app keeps sending the same
 `Authorization: Token <key>`, so nobody is signed out by the upgrade; the
 converted session then expires like any other (AUTH_TOKEN_TTL_DAYS after its
-last use). Not reversible: the plain keys are gone, which is the point.
+last use). The user's push devices were all registered with that one token, so
+they are tied to its session: signing it out unregisters them. Not reversible:
+the plain keys are gone, which is the point.
 """
 
 import hashlib
@@ -37,6 +39,9 @@ def convert(apps, schema_editor):
         for token in Token.objects.all().iterator()
     ]
     DeviceSession.objects.bulk_create(sessions, batch_size=500)
+    Device = apps.get_model("notifications", "Device")
+    for session in DeviceSession.objects.filter(name=LEGACY_NAME, user__devices__isnull=False).distinct():
+        Device.objects.filter(user_id=session.user_id, session__isnull=True).update(session=session)
     Token.objects.all().delete()
 
 
@@ -44,6 +49,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_device_sessions"),
         ("authtoken", "0004_alter_tokenproxy_options"),
+        ("notifications", "0002_device_session"),
     ]
 
     operations = [migrations.RunPython(convert, migrations.RunPython.noop)]
