@@ -150,6 +150,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": [
+        {
+            "name": "auth",
+            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>`). "
+            "1. Sign in: `POST /api/auth/token/` with username, password, device_name, platform; "
+            "keep `token`, then register the push token (`POST /api/devices/`) with it. "
+            "2. Renew: every authenticated request slides `expires` (at most once a minute), up "
+            "to a maximum lifetime; `GET /api/auth/token/` shows it. "
+            "3. A 401 `authentication_failed` (expired or signed out): sign in again. "
+            "4. Sign out: `DELETE /api/auth/token/` (this device and its push registration). "
+            "5. Devices: `GET /api/auth/sessions/`, `DELETE /api/auth/sessions/<id>/`, "
+            "`DELETE /api/auth/sessions/` (all but this one); a password change "
+            "(`POST /api/auth/password/`) signs out every other device.",
+        }
+    ],
     "ENUM_NAME_OVERRIDES": {
         "SessionPlatformEnum": "accounts.models.DeviceSession.Platform",
         "DevicePlatformEnum": "notifications.models.Device.Platform",

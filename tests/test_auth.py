@@ -199,3 +199,24 @@ class UsernameThrottleTests(APITestCase):
     def test_successful_sign_ins_are_not_counted(self):
         for _ in range(5):
             self.assertEqual(self.attempt("dan", STRONG, "10.2.2.2").status_code, 200)
+
+
+class SchemaTests(APITestCase):
+    def test_the_schema_describes_the_mobile_sign_in_flow(self):
+        response = self.client.get(
+            reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json"
+        )
+        self.assertEqual(response.status_code, 200)
+        schema = response.json()
+        for path in ("/api/auth/token/", "/api/auth/sessions/", "/api/auth/sessions/{id}/",
+                     "/api/auth/password/"):  # fmt: skip
+            self.assertIn(path, schema["paths"])
+        self.assertEqual(set(schema["paths"]["/api/auth/token/"]), {"get", "post", "delete"})
+        token = schema["paths"]["/api/auth/token/"]
+        self.assertNotIn("security", token["post"])  # signing in needs no token
+        self.assertIn({"tokenAuth": []}, token["delete"]["security"])
+        self.assertIn(
+            "Renew", next(t for t in schema["tags"] if t["name"] == "auth")["description"]
+        )
+        scheme = schema["components"]["securitySchemes"]["tokenAuth"]
+        self.assertEqual((scheme["in"], scheme["name"]), ("header", "Authorization"))
