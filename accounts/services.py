@@ -68,13 +68,30 @@ def end_sessions(sessions):
     """Sign out the given sessions (a queryset) and their push devices; returns how many."""
     with transaction.atomic():
         ids = list(sessions.values_list("pk", flat=True))
-        hwids = list(Device.objects.filter(session_id__in=ids).values_list("hwid", flat=True))
-        for hwid in hwids:
-            PendingUnregistration.objects.get_or_create(hwid=hwid)
+        hwids = _queue_unregistrations(Device.objects.filter(session_id__in=ids))
         _, deleted = DeviceSession.objects.filter(pk__in=ids).delete()  # cascades to Device
+    _unregister(hwids)
+    return deleted.get(DeviceSession._meta.label, 0)
+
+
+def remove_push_devices(devices):
+    """Delete push devices (a queryset) here and at the provider."""
+    with transaction.atomic():
+        hwids = _queue_unregistrations(devices)
+        devices.delete()
+    _unregister(hwids)
+
+
+def _queue_unregistrations(devices):
+    hwids = list(devices.values_list("hwid", flat=True))
+    for hwid in hwids:
+        PendingUnregistration.objects.get_or_create(hwid=hwid)
+    return hwids
+
+
+def _unregister(hwids):
     if hwids:
         unregister_pending(PendingUnregistration.objects.filter(hwid__in=hwids))
-    return deleted.get(DeviceSession._meta.label, 0)
 
 
 def unregister_pending(pending=None):

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from accounts.services import current_session
+from accounts.services import current_session, remove_push_devices
 from backend.api import ApiError, error_responses
 from notifications.models import Device
 from notifications.push import PushError, PushService
@@ -62,3 +62,7 @@ class DeviceDetailView(generics.DestroyAPIView):
 
     def get_queryset(self):
         return Device.objects.filter(user=self.request.user)
+
+    def perform_destroy(self, instance):
+        # Here and at the provider (unregisterDevice), retried by purge_sessions if it is down.
+        remove_push_devices(Device.objects.filter(pk=instance.pk))

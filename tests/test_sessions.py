@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient, APITestCase
@@ -296,3 +296,33 @@ class PushDeviceSessionTests(SignedInDevicesMixin, FakeNotificationServicesMixin
             self.assertEqual(phone.delete(reverse("token")).status_code, 204)
         self.assertIn("Device not found", logs.output[0])
         self.assertFalse(PendingUnregistration.objects.exists())
+
+
+@FAST_HASHER
+class DeviceRemovalTests(SignedInDevicesMixin, FakeNotificationServicesMixin, APITestCase):
+    def test_deleting_a_push_device_unregisters_it_at_the_provider(self):
+        phone = self.device()
+        response = phone.post(reverse("devices"), {"platform": "ios", "push_token": "apns-1"})
+        hwid = response.json()["hwid"]
+        self.assertEqual(
+            phone.delete(reverse("device-detail", args=[response.json()["id"]])).status_code, 204
+        )
+        self.assertFalse(Device.objects.exists())
+        self.assertEqual(self.push.unregistered, [hwid])
+        self.assertEqual(phone.get(reverse("me")).status_code, 200)  # still signed in
+
+    def test_the_admin_sign_out_action_ends_sessions_with_their_pushes(self):
+        phone = self.device()
+        phone.post(reverse("devices"), {"platform": "ios", "push_token": "apns-1"})
+        admin = User.objects.create_superuser("root", password=STRONG)
+        browser = Client()
+        browser.force_login(admin)
+        response = browser.post(
+            reverse("admin:accounts_devicesession_changelist"),
+            {"action": "sign_out", "_selected_action": [phone.session_id]},
+        )
+        self.assertEqual(response.status_code, 302)
+        self.assertSignedOut(phone)
+        self.assertEqual(len(self.push.unregistered), 1)
+        listing = browser.get(reverse("admin:accounts_devicesession_changelist"))
+        self.assertEqual(listing.status_code, 200)
