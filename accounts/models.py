@@ -27,7 +27,7 @@ class DeviceSession(AbstractAuthToken):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["user", "expiry"], name="session_user_expiry")]
+        indexes = [models.Index(fields=["expiry"], name="session_expiry")]  # purge_sessions
 
     def __str__(self):
         return f"{self.name or self.platform} session of {self.user_id}"

@@ -144,6 +144,8 @@ class FakePushProvider:
 
     def unregisterDevice(self, request):
         # Device API: {"application", "hwid"}; 200/200 when unsubscribed, 200/210 argument error.
+        # The docs do not say what an unknown hwid gets: the fake answers 210, and
+        # accounts.services treats that as already unregistered (as it would a 200).
         hwid = request.get("hwid")
         if not hwid:
             return self._argument_error("Invalid argument: hwid is required")
