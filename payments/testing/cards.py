@@ -214,3 +214,18 @@ def card_for(number):
             brand, network = prefix_brand, prefix_network
             break
     return TestCard(number, brand, network, decline=LIVE_CARD_IN_TEST_MODE)
+
+
+def card_key(card):
+    """A plain-data key for a card's behaviour (so engine state pickles and keeps no PAN):
+    the number of a published test card, or brand/network/last4 of a live card."""
+    if card.number in CARDS:
+        return card.number
+    return f"live:{card.brand}:{card.network}:{card.last4}"
+
+
+def from_key(key):
+    if key in CARDS:
+        return CARDS[key]
+    _, brand, network, last4 = key.split(":", 3)
+    return TestCard("0" * 12 + last4, brand, network, decline=LIVE_CARD_IN_TEST_MODE)
