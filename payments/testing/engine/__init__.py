@@ -73,7 +73,7 @@ class FakeStripe(
 
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "requests",
-             "_idempotent", "_card_of")  # fmt: skip
+             "_idempotent", "_card_of", "_parents")  # fmt: skip
 
     def __init__(self):
         self._lock = threading.RLock()
@@ -85,6 +85,7 @@ class FakeStripe(
             self._reset_store()
             self._reset_events()
             self._reset_pipeline()
+            self._reset_generic()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self.faults.clear()
 
@@ -106,6 +107,10 @@ class FakeStripe(
                 return stateful(self, params, *ids)
 
             return run, False
+        if endpoint.kind == "search":
+            return (
+                lambda endpoint, params, ids: self.search(endpoint, params, endpoint.template)
+            ), False
         return self.generic, True
 
     # ------------------------------------------------------------ persistence

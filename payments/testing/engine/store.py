@@ -65,7 +65,7 @@ class Store:
             raise not_found(object_name, object_id, param)
         return found
 
-    def page(self, object_name, params, url, filters=()):
+    def page(self, object_name, params, url, filters=(), parent=None):
         """One page of a list, newest first, in O(limit) for indexed filters."""
         limit = as_int(params, "limit")
         limit = 10 if limit is None else limit
@@ -78,7 +78,7 @@ class Store:
                 "limit",
             )
         wanted = {name: params[name] for name in filters if params.get(name) not in (None, "")}
-        key = (object_name, None, None)
+        key = (object_name, None, None) if parent is None else (object_name, "parent", parent)
         for name in INDEXED_FILTERS.get(object_name, ()):
             if name in wanted:
                 key = (object_name, name, wanted.pop(name))

@@ -2,8 +2,12 @@
 
 import time
 
+import stripe
+
 from payments.currencies import MINIMUM_AMOUNTS
 from payments.testing import cards
+from payments.testing.engine.generic import shaped
+from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.wire import (
     StripeError,
     as_bool,
@@ -143,7 +147,7 @@ class Charges:
             "failure_message": decline.message if decline else None,
             "fraud_details": {},
             "livemode": False,
-            "metadata": params.get("metadata") or {},
+            "metadata": apply_metadata({}, params.get("metadata")),
             "on_behalf_of": None,
             "outcome": outcome(decline),
             "paid": succeeded,
@@ -180,7 +184,7 @@ class Charges:
             "refunded": False,
             "refunds": {"object": "list", "data": [], "has_more": False, "url": ""},
             "review": None,
-            "shipping": None,
+            "shipping": shaped(stripe.Charge, "shipping", params),
             "source": None,
             "source_transfer": None,
             "statement_descriptor": params.get("statement_descriptor"),
@@ -270,7 +274,7 @@ class Charges:
                 },
                 "type": "card",
             },
-            "metadata": params.get("metadata") or {},
+            "metadata": apply_metadata({}, params.get("metadata")),
             "payment_intent": charge["payment_intent"],
             "reason": params.get("reason"),
             "receipt_number": None,

@@ -3,6 +3,11 @@
 import secrets
 import time
 
+import stripe
+
+from payments.testing.engine.generic import shaped
+from payments.testing.engine.params import apply_metadata
+
 
 class Customers:
     def create_customer(self, params):
@@ -16,7 +21,7 @@ class Customers:
         customer = {
             "id": customer_id,
             "object": "customer",
-            "address": None,
+            "address": shaped(stripe.Customer, "address", params),
             "balance": 0,
             "created": int(time.time()),
             "currency": None,
@@ -33,13 +38,13 @@ class Customers:
                 "rendering_options": None,
             },
             "livemode": False,
-            "metadata": params.get("metadata") or {},
+            "metadata": apply_metadata({}, params.get("metadata")),
             "name": params.get("name"),
             "next_invoice_sequence": 1,
             "phone": params.get("phone"),
-            "preferred_locales": [],
-            "shipping": None,
-            "tax_exempt": "none",
+            "preferred_locales": params.get("preferred_locales") or [],
+            "shipping": shaped(stripe.Customer, "shipping", params),
+            "tax_exempt": params.get("tax_exempt") or "none",
             "test_clock": None,
         }
         self.store(customer)

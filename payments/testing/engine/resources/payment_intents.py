@@ -4,7 +4,11 @@ import json
 import secrets
 import time
 
+import stripe
+
 from payments.testing import cards
+from payments.testing.engine.generic import shaped
+from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.resources.charges import card_error
 from payments.testing.engine.wire import StripeError, as_bool, invalid
 
@@ -51,7 +55,7 @@ class PaymentIntents:
             "last_payment_error": None,
             "latest_charge": None,
             "livemode": False,
-            "metadata": params.get("metadata") or {},
+            "metadata": apply_metadata({}, params.get("metadata")),
             "next_action": None,
             "on_behalf_of": None,
             "payment_method": method["id"] if method else None,
@@ -74,7 +78,7 @@ class PaymentIntents:
             "receipt_email": params.get("receipt_email"),
             "review": None,
             "setup_future_usage": params.get("setup_future_usage"),
-            "shipping": None,
+            "shipping": shaped(stripe.PaymentIntent, "shipping", params),
             "source": None,
             "statement_descriptor": params.get("statement_descriptor"),
             "statement_descriptor_suffix": params.get("statement_descriptor_suffix"),

@@ -3,6 +3,7 @@
 import time
 
 from payments.testing import cards
+from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.wire import empty_billing_details, invalid
 
 
@@ -33,7 +34,7 @@ class PaymentMethods:
             "created": int(time.time()),
             "customer": None,
             "livemode": False,
-            "metadata": metadata or {},
+            "metadata": apply_metadata({}, metadata),
             "type": "card",
         }
         self._card_of[method["id"]] = cards.card_key(test_card)
