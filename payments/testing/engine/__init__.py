@@ -52,6 +52,8 @@ STATEFUL = {
     ("POST", "/v1/charges/{charge}/capture"): Charges.capture_charge,
     ("POST", "/v1/refunds"): Charges.create_refund,
     ("GET", "/v1/refunds/{refund}"): retrieve("refund"),
+    ("GET", "/v1/refunds"): listing("refund", "charge", "payment_intent"),
+    ("POST", "/v1/refunds/{refund}/cancel"): Charges.cancel_refund,
     ("POST", "/v1/payment_methods"): PaymentMethods.create_payment_method,
     ("GET", "/v1/payment_methods/{payment_method}"): PaymentMethods.retrieve_payment_method,
     ("POST", "/v1/payment_intents"): PaymentIntents.create_payment_intent,
@@ -59,6 +61,7 @@ STATEFUL = {
     ("GET", "/v1/payment_intents/{intent}"): retrieve("payment_intent"),
     ("POST", "/v1/payment_intents/{intent}/confirm"): PaymentIntents.confirm_payment_intent,
     ("POST", "/v1/payment_intents/{intent}/cancel"): PaymentIntents.cancel_payment_intent,
+    ("POST", "/v1/payment_intents/{intent}/capture"): PaymentIntents.capture_payment_intent,
     ("POST", "/v1/customers"): Customers.create_customer,
     ("GET", "/v1/customers/{customer}"): retrieve("customer"),
     ("GET", "/v1/events"): listing("event", "type"),
@@ -73,7 +76,7 @@ class FakeStripe(
 
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "requests",
-             "_idempotent", "_card_of", "_parents")  # fmt: skip
+             "_idempotent", "_card_of", "_parents", "_refunds_due")  # fmt: skip
 
     def __init__(self):
         self._lock = threading.RLock()
@@ -87,6 +90,7 @@ class FakeStripe(
             self._reset_pipeline()
             self._reset_generic()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
+            self._refunds_due = []  # [refund id, final status] for settle_refunds()
             self.faults.clear()
 
     def get(self, object_id):

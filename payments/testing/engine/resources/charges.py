@@ -30,16 +30,16 @@ def card_error(decline, **extra):
     )
 
 
-def outcome(decline):
+def outcome(decline, risk_level="normal"):
     if decline is None:
         return {
             "advice_code": None,
             "network_advice_code": None,
             "network_decline_code": None,
             "network_status": "approved_by_network",
-            "reason": None,
-            "risk_level": "normal",
-            "risk_score": 32,
+            "reason": "elevated_risk_level" if risk_level == "elevated" else None,
+            "risk_level": risk_level,
+            "risk_score": 65 if risk_level == "elevated" else 32,
             "seller_message": "Payment complete.",
             "type": "authorized",
         }
@@ -108,7 +108,41 @@ class Charges:
             self._emit("charge.failed", charge)
             raise card_error(decline, charge=charge["id"])
         self._emit("charge.succeeded", charge)
+        self._maybe_dispute(charge, test_card)
         return charge
+
+    def _maybe_dispute(self, charge, test_card):
+        """4000000000000259 / tok_createDispute: "the charge succeeds, only to be disputed as
+        fraudulent" (docs.stripe.com/testing#disputes). Stripe opens it shortly after; the fake
+        opens it at once (the docs do not say how long "after" is)."""
+        if not test_card.dispute:
+            return
+        dispute = {
+            "id": self.new_id("dp"),
+            "object": "dispute",
+            "amount": charge["amount"],
+            "balance_transactions": [],
+            "charge": charge["id"],
+            "created": int(time.time()),
+            "currency": charge["currency"],
+            "enhanced_eligibility_types": [],
+            "evidence": {},
+            "evidence_details": {
+                "due_by": int(time.time()) + 7 * 86400,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "payment_intent": charge["payment_intent"],
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }
+        self.store(dispute)
+        charge["disputed"] = True
+        self._emit("charge.dispute.created", dispute)
 
     def _new_charge(
         self,
@@ -133,7 +167,8 @@ class Charges:
             "application": None,
             "application_fee": None,
             "application_fee_amount": None,
-            "balance_transaction": self.new_id("txn") if succeeded else None,
+            # an authorisation moves no money: no balance transaction until captured
+            "balance_transaction": self.new_id("txn") if succeeded and capture else None,
             "billing_details": empty_billing_details(),
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
@@ -149,7 +184,7 @@ class Charges:
             "livemode": False,
             "metadata": apply_metadata({}, params.get("metadata")),
             "on_behalf_of": None,
-            "outcome": outcome(decline),
+            "outcome": outcome(decline, test_card.risk_level),
             "paid": succeeded,
             "payment_intent": payment_intent,
             "payment_method": payment_method or card["id"],
@@ -211,8 +246,19 @@ class Charges:
             raise invalid(
                 "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
             )
-        charge.update(captured=True, amount_captured=amount)
-        self._emit("charge.captured", charge, {"captured": False, "amount_captured": 0})
+        # A partial capture releases the rest of the authorisation: Stripe reports the
+        # released part in amount_refunded ("any remaining amount is refunded",
+        # docs.stripe.com/api/charges/capture). The docs do not say a refund object is
+        # created for it; the fake creates none.
+        previous = {"captured": False, "amount_captured": 0, "amount_refunded": 0,
+                    "balance_transaction": None}  # fmt: skip
+        charge.update(
+            captured=True,
+            amount_captured=amount,
+            amount_refunded=charge["amount"] - amount,
+            balance_transaction=self.new_id("txn"),
+        )
+        self._emit("charge.captured", charge, previous)
         return charge
 
     # ------------------------------------------------------------ refunds
@@ -242,7 +288,9 @@ class Charges:
             raise invalid(
                 f"Charge {charge['id']} has already been refunded.", "charge_already_refunded"
             )
-        remaining = charge["amount_captured"] - charge["amount_refunded"]
+        if not charge["captured"]:
+            return self._void(charge, params)
+        remaining = charge["amount"] - charge["amount_refunded"]
         amount = as_int(params, "amount")
         amount = remaining if amount is None else amount
         if amount < 1:
@@ -258,6 +306,34 @@ class Charges:
                 "amount_too_large",
                 "amount",
             )
+        test_card = self.test_card(charge["payment_method"])
+        first, final = test_card.refund_path
+        refund = self._new_refund(charge, amount, params, first)
+        if final != first:
+            self._refunds_due.append([refund["id"], final])
+        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        charge["refunds"]["data"].insert(0, refund)
+        self._emit("refund.created", refund)
+        self._emit("charge.refunded", charge, previous)
+        return refund
+
+    def _void(self, charge, params):
+        """Refunding an uncaptured charge releases the authorisation: the whole amount,
+        no money moved, no balance transaction (docs.stripe.com/refunds: "If the charge is
+        uncaptured, the refund releases the hold"). The docs are silent on a partial
+        `amount` for an uncaptured charge; the fake releases the whole authorisation."""
+        refund = self._new_refund(charge, charge["amount"], params, "succeeded")
+        refund["balance_transaction"] = None
+        previous = {"amount_refunded": 0, "refunded": False}
+        charge.update(amount_refunded=charge["amount"], refunded=True)
+        charge["refunds"]["data"].insert(0, refund)
+        self._emit("refund.created", refund)
+        self._emit("charge.refunded", charge, previous)
+        return refund
+
+    def _new_refund(self, charge, amount, params, status):
         refund = {
             "id": self.new_id("re"),
             "object": "refund",
@@ -279,14 +355,48 @@ class Charges:
             "reason": params.get("reason"),
             "receipt_number": None,
             "source_transfer_reversal": None,
-            "status": "succeeded",
+            "status": status,
             "transfer_reversal": None,
         }
-        self.store(refund)
-        previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-        charge["refunds"]["data"].insert(0, refund)
-        self._emit("refund.created", refund)
-        self._emit("charge.refunded", charge, previous)
+        return self.store(refund)
+
+    def settle_refunds(self):
+        """Harness: what Stripe does "some time later" to refunds of the refund test cards:
+        4000000000007726's pending refund succeeds; 4000000000005126's succeeded refund fails
+        (its amount goes back to the charge's refundable amount). Sends refund.updated and
+        charge.refund.updated (plus refund.failed), as Stripe does. Returns the refunds."""
+        with self._lock:
+            settled = []
+            for refund_id, final in self._refunds_due:
+                refund = self.objects[refund_id]
+                charge = self.objects[refund["charge"]]
+                previous = {"status": refund["status"]}
+                refund["status"] = final
+                if final == "failed":
+                    # The docs name no reason for this card; Stripe's enum has "declined".
+                    refund["failure_reason"] = "declined"
+                    refund["failure_balance_transaction"] = self.new_id("txn")
+                    charge["amount_refunded"] = max(charge["amount_refunded"] - refund["amount"], 0)
+                    charge["refunded"] = False
+                for index, listed in enumerate(charge["refunds"]["data"]):
+                    if listed["id"] == refund_id:
+                        charge["refunds"]["data"][index] = refund
+                self._emit("refund.updated", refund, previous)
+                self._emit("charge.refund.updated", refund, previous)
+                if final == "failed":
+                    self._emit("refund.failed", refund)
+                settled.append(refund)
+            self._refunds_due = []
+            return settled
+
+    def cancel_refund(self, params, id):
+        refund = self.lookup(id, "refund")
+        # Only refunds in requires_action can be canceled (docs.stripe.com/api/refunds/cancel);
+        # card refunds never are.
+        if refund["status"] != "requires_action":
+            raise invalid(
+                f"You cannot cancel this refund because it has a status of {refund['status']}."
+            )
+        refund["status"] = "canceled"
+        self._emit("refund.updated", refund, {"status": "requires_action"})
         return refund

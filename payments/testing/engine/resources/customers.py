@@ -7,6 +7,7 @@ import stripe
 
 from payments.testing.engine.generic import shaped
 from payments.testing.engine.params import apply_metadata
+from payments.testing.engine.resources.charges import card_error
 
 
 class Customers:
@@ -15,6 +16,12 @@ class Customers:
         default_source = None
         if params.get("source"):
             card = self._card_from_source(params["source"])
+            test_card = self.test_card(card["id"])
+            # Attaching a card checks it with the issuer: a declining card is refused and no
+            # customer is created, except 4000000000000341 ("attaching this card to a Customer
+            # object succeeds, but attempts to charge the customer fail", docs.stripe.com/testing).
+            if test_card.decline is not None and test_card.attach_declines:
+                raise card_error(test_card.decline)
             card["customer"] = customer_id
             self.store(card)
             default_source = card["id"]

@@ -147,7 +147,7 @@ class PaymentIntents:
             card,
             test_card,
             decline,
-            True,
+            intent["capture_method"] != "manual",
             intent["id"],
             method["id"],
             customer=intent["customer"],
@@ -162,17 +162,44 @@ class PaymentIntents:
                 "decline_code": decline.decline_code,
                 "doc_url": f"https://stripe.com/docs/error-codes/{decline.code.replace('_', '-')}",
                 "message": decline.message,
-                "param": decline.param,
                 "payment_method": method,
                 "type": "card_error",
             }
+            if decline.param:  # a string when present (Stripe's spec), never null
+                intent["last_payment_error"]["param"] = decline.param
             self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)
             raise card_error(
                 decline, charge=charge["id"], payment_intent=json.loads(json.dumps(intent))
             )
+        if intent["capture_method"] == "manual":
+            intent.update(status="requires_capture", amount_capturable=intent["amount"],
+                          last_payment_error=None)  # fmt: skip
+            self._emit("charge.succeeded", charge)
+            self._emit("payment_intent.amount_capturable_updated", intent)
+            return intent
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
         self._emit("charge.succeeded", charge)
+        self._emit("payment_intent.succeeded", intent)
+        self._maybe_dispute(charge, test_card)
+        return intent
+
+    def capture_payment_intent(self, params, id):
+        intent = self.lookup(id, "payment_intent")
+        if intent["status"] != "requires_capture":
+            raise invalid(
+                "This PaymentIntent could not be captured because it has a status of "
+                f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+                "may be captured: requires_capture.",
+                "payment_intent_unexpected_state",
+            )
+        amount = params.get("amount_to_capture")
+        charge = self.capture_charge(
+            {} if amount is None else {"amount": amount}, intent["latest_charge"]
+        )
+        intent.update(
+            status="succeeded", amount_capturable=0, amount_received=charge["amount_captured"]
+        )
         self._emit("payment_intent.succeeded", intent)
         return intent
 
@@ -182,7 +209,8 @@ class PaymentIntents:
             intent = self.lookup(intent_id, "payment_intent")
             if intent["status"] != "requires_action":
                 raise ValueError(f"{intent_id} is {intent['status']}, not requires_action")
-            decline = None if succeed else Decline3DS
+            test_card = self.test_card(intent["payment_method"])
+            decline = test_card.decline_after_authentication if succeed else Decline3DS
             try:
                 return self._settle_intent(intent, decline)
             except StripeError:
