@@ -75,7 +75,7 @@ class FakeStripe(
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
     # what dump_state keeps: everything but the lock and the fault plan
-    STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "requests",
+    STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due")  # fmt: skip
 
     def __init__(self):
