@@ -69,6 +69,12 @@ STATEFUL = {
 }
 
 
+# The resources with behaviour; everything else is answered generically (generic.py).
+MODELLED = frozenset(
+    {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event"}
+)
+
+
 class FakeStripe(
     Pipeline, Store, Events, Generic, Tokens, Charges, PaymentMethods, PaymentIntents, Customers
 ):
@@ -112,9 +118,10 @@ class FakeStripe(
 
             return run, False
         if endpoint.kind == "search":
+            modelled = endpoint.resource_class().OBJECT_NAME in MODELLED
             return (
                 lambda endpoint, params, ids: self.search(endpoint, params, endpoint.template)
-            ), False
+            ), not modelled
         return self.generic, True
 
     # ------------------------------------------------------------ persistence
