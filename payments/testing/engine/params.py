@@ -40,7 +40,6 @@ ENUMS = {
         "capture_method": CAPTURE,
         "confirmation_method": ("automatic", "manual"),
         "setup_future_usage": FUTURE_USAGE,
-        "off_session": None,  # bool or one_off/recurring: left to the declaration
     },
     "/v1/payment_intents/{intent}": {
         "capture_method": CAPTURE,

@@ -276,10 +276,11 @@ class Charges:
             raise invalid(
                 "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
             )
-        # A partial capture releases the rest of the authorisation: Stripe reports the
-        # released part in amount_refunded ("any remaining amount is refunded",
-        # docs.stripe.com/api/charges/capture). The docs do not say a refund object is
-        # created for it; the fake creates none.
+        # A partial capture releases the rest of the authorisation. The API reference only says
+        # the amount "must be less than or equal to the original amount" and that uncaptured
+        # charges that expire "are marked as refunded" (docs.stripe.com/api/charges/capture);
+        # it is silent on the remainder, which the fake reports in amount_refunded, without a
+        # refund object.
         previous = {"captured": False, "amount_captured": 0, "amount_refunded": 0,
                     "balance_transaction": None}  # fmt: skip
         charge.update(
@@ -350,10 +351,10 @@ class Charges:
         return refund
 
     def _void(self, charge, params):
-        """Refunding an uncaptured charge releases the authorisation: the whole amount,
-        no money moved, no balance transaction (docs.stripe.com/refunds: "If the charge is
-        uncaptured, the refund releases the hold"). The docs are silent on a partial
-        `amount` for an uncaptured charge; the fake releases the whole authorisation."""
+        """Refunding an uncaptured charge releases the authorisation instead of failing: no
+        money moved, so no balance transaction; the charge ends refunded, as an expired
+        uncaptured charge is "marked as refunded" (docs.stripe.com/api/charges/capture). The
+        docs are silent on a partial `amount` here; the fake releases the whole amount."""
         refund = self._new_refund(charge, charge["amount"], params, "succeeded")
         refund["balance_transaction"] = None
         previous = {"amount_refunded": 0, "refunded": False}
