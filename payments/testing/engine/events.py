@@ -34,8 +34,13 @@ def snapshot_dictionary():
     return re.sub(r"_secret_[\w-]+", "", text).encode()[-32768:]
 
 
+@functools.cache
+def _primed_packer():
+    return zlib.compressobj(1, zdict=snapshot_dictionary())
+
+
 def pack(text):
-    packer = zlib.compressobj(1, zdict=snapshot_dictionary())
+    packer = _primed_packer().copy()  # cheaper than loading the dictionary again
     return packer.compress(text.encode()) + packer.flush()
 
 
