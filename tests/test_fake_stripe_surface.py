@@ -4,11 +4,13 @@ library knows, one unknown and one ill-typed parameter are refused with Stripe's
 library declares for it, like the stateful answers in test_fake_stripe_fidelity."""
 
 import json
+from unittest import mock
 
 import stripe
 from django.test import SimpleTestCase
 
-from payments.testing import encode_form
+from backend.fakeservices import start_fake_services
+from payments.testing import encode_form, fake_stripe, stripe_server
 from payments.testing.engine import FakeStripe, routes
 from payments.testing.engine.coverage import GENERIC, REFUSED, STATEFUL, coverage
 from payments.testing.engine.params import schema_for
@@ -176,3 +178,133 @@ class GenericAnswerShapeTests(SimpleTestCase):
             self.assertShape(
                 {"id": "prod_1", "object": "product", "invented": 1}, stripe.Product, "x"
             )
+
+
+def shape_errors(obj, cls, path="", depth=0):
+    """Fields a declared class does not have, and required fields missing, nested."""
+    from tests.test_fake_stripe_fidelity import resolve
+
+    fields = declared_fields(cls)
+    errors = [f"{path}.{name}: undeclared" for name in set(obj) - set(fields)]
+    errors += [f"{path}.{name}: missing" for name, (optional, _) in fields.items()
+               if not optional and name not in obj]  # fmt: skip
+    for name, value in obj.items():
+        if name in fields and isinstance(value, dict) and depth < 6:
+            nested = resolve(fields[name][1], value)
+            if nested is not None and nested is not stripe.ListObject:
+                errors += shape_errors(value, nested, f"{path}.{name}", depth + 1)
+    return errors
+
+
+class EveryAnswerShapeTests(SimpleTestCase):
+    """Every answer the engine gives in a scripted run, through the in-process HTTP layer
+    and through the server, checked against the resource class its endpoint declares."""
+
+    def script(self):
+        stripe.Charge.create(
+            amount=1000,
+            currency="usd",
+            source="tok_visa",
+            shipping={"name": "A", "address": {"city": "P"}},
+        )
+        held = stripe.Charge.create(
+            amount=1000, currency="usd", source="tok_mastercard", capture=False
+        )
+        stripe.Charge.capture(held.id, amount=400)
+        stripe.Refund.create(charge=held.id)
+        for source in (
+            "tok_chargeDeclinedExpiredCard",
+            "tok_riskLevelElevated",
+            "tok_createDispute",
+        ):
+            try:
+                stripe.Charge.create(amount=1000, currency="usd", source=source)
+            except stripe.CardError:
+                pass
+        for method in (
+            "pm_card_visa",
+            "pm_card_threeDSecure2Required",
+            "pm_card_visa_chargeDeclined",
+        ):
+            try:
+                stripe.PaymentIntent.create(amount=1000, currency="usd", payment_method=method, confirm=True,
+                                            allowed_payment_method_types=["card"])  # fmt: skip
+            except stripe.CardError:
+                pass
+        customer = stripe.Customer.create(
+            source="tok_visa", preferred_locales=["en"], address={"city": "X"}
+        )
+        stripe.Customer.modify(customer.id, metadata={"a": "b"})
+        stripe.Customer.retrieve(customer.id)
+        product = stripe.Product.create(name="Tea")
+        stripe.Price.create(currency="usd", unit_amount=100, product=product.id)
+        stripe.SetupIntent.create(customer=customer.id)
+        stripe.Balance.retrieve()
+        for listing in (
+            stripe.Charge,
+            stripe.PaymentIntent,
+            stripe.Refund,
+            stripe.Event,
+            stripe.Product,
+        ):
+            listing.list(limit=3)
+        stripe.Charge.search(query="amount>100")
+        stripe.Product.delete(product.id)
+
+    def recorded(self, run):
+        answers = []
+        real = FakeStripe.handle
+
+        def handle(engine, method, path, query, body, headers):
+            answer = real(engine, method, path, query, body, headers)
+            answers.append((method.upper(), path, answer.status, json.loads(answer.body)))
+            return answer
+
+        with mock.patch.object(FakeStripe, "handle", handle):
+            run()
+        return answers
+
+    def check(self, answers):
+        router, errors, checked = routes.router(), [], 0
+        for method, path, status, body in answers:
+            if status != 200:
+                self.assertIn("error", body, path)
+                continue
+            endpoint, _ = router.match(method, path)
+            cls = endpoint.resource_class()
+            items = body["data"] if body.get("object") in ("list", "search_result") else [body]
+            for item in items:
+                if item.get("deleted"):
+                    continue
+                item_cls = cls
+                if item.get("object") == "event":
+                    inner = item["data"]["object"]
+                    inner_cls = next(c for c in (stripe.Charge, stripe.PaymentIntent, stripe.Refund,
+                                      stripe.Customer, stripe.Dispute, stripe.PaymentMethod)
+                                      if c.OBJECT_NAME == inner["object"])  # fmt: skip
+                    errors += shape_errors(inner, inner_cls, f"{path}.data.object")
+                errors += shape_errors(item, item_cls, f"{method} {path}")
+                checked += 1
+        self.assertEqual(errors, [])
+        return checked
+
+    def test_in_process_and_server_answers_match_the_declarations(self):
+        with fake_stripe():
+            in_process = self.recorded(self.script)
+        engine = FakeStripe()
+        server = start_fake_services({"/stripe": engine})
+        self.addCleanup(server.stop)
+        with stripe_server(server.url + "/stripe", api_key="sk_test_shapes"):
+            served = self.recorded(self.script)
+
+        def outline(answers):  # method, path with ids blanked, status
+            return [(m, routes.PLACEHOLDER.sub("", routes.router().match(m, p)[0].template), st)
+                    for m, p, st, _ in answers]  # fmt: skip
+
+        self.assertEqual(outline(in_process), outline(served))
+        self.assertGreater(self.check(in_process), 30)
+        self.assertGreater(self.check(served), 30)
+
+    def test_the_nested_check_can_fail(self):
+        charge = {"id": "ch_1", "object": "charge", "outcome": {"invented": 1}}
+        self.assertTrue(any("outcome.invented" in e for e in shape_errors(charge, stripe.Charge)))
