@@ -141,7 +141,7 @@ def charge(payment, data):
             intent = stripe.PaymentIntent.create(
                 payment_method=data["payment_method"],
                 confirm=True,
-                payment_method_types=["card"],
+                allowed_payment_method_types=["card"],
                 **common,
             )
             apply_intent(payment, intent)

@@ -96,6 +96,16 @@ class TestCard:
     country: str = "US"
     decline: Decline | None = None
     requires_3ds: bool = False
+    # After a successful 3-D Secure challenge the issuer still declines (4000008260003178).
+    decline_after_authentication: Decline | None = None
+    # Funds go straight to the available balance (4000000000000077).
+    bypass_pending: bool = False
+    risk_level: str = "normal"  # Radar's level on a successful charge
+    dispute: bool = False  # the charge succeeds, then is disputed as fraudulent
+    # What a refund of a charge on this card does later (settle_refunds):
+    # (status at creation, final status), e.g. ("succeeded", "failed") for 4000000000005126.
+    refund_path: tuple = ("succeeded", "succeeded")
+    attach_declines: bool = True  # False: attaching to a customer succeeds (4000000000000341)
 
     @property
     def last4(self):
@@ -133,10 +143,30 @@ CARDS = {
         _card("4000000000000127", decline=INCORRECT_CVC),
         _card("4000000000000119", decline=PROCESSING_ERROR),
         # Attaching to a customer succeeds; charging fails.
-        _card("4000000000000341", decline=GENERIC_DECLINE),
-        # 3-D Secure: a PaymentIntent goes to requires_action.
-        _card("4000002500003155", requires_3ds=True),
-        _card("4000000000003220", requires_3ds=True),
+        _card("4000000000000341", decline=GENERIC_DECLINE, attach_declines=False),
+        # "Bypass pending balance": succeeds, funds available at once.
+        _card("4000000000000077", bypass_pending=True),
+        # Fraud and disputes: succeeds with an elevated risk level; succeeds, then disputed.
+        _card("4000000000009235", risk_level="elevated"),
+        _card("4000000000000259", dispute=True),
+        # Refunds (docs.stripe.com/testing#refunds): 5126's refund starts succeeded and fails
+        # some time later; 7726's starts pending and succeeds later (FakeStripe.settle_refunds).
+        _card("4000000000005126", refund_path=("succeeded", "failed")),
+        _card("4000000000007726", refund_path=("pending", "succeeded")),
+        # 3-D Secure (docs.stripe.com/testing#regulatory-cards): a PaymentIntent goes to
+        # requires_action; the Charges API cannot authenticate, so it declines with
+        # authentication_required.
+        _card("4000002500003155", requires_3ds=True),  # authenticate unless set up
+        _card("4000002760003184", requires_3ds=True),  # always authenticate
+        _card("4000000000003220", requires_3ds=True),  # 3DS2 required
+        _card("4000000000003063", requires_3ds=True),  # 3DS required
+        _card(
+            "4000008260003178",
+            requires_3ds=True,
+            decline_after_authentication=INSUFFICIENT_FUNDS,
+        ),  # authenticated, then declined with insufficient_funds
+        # 3-D Secure supported but not required: succeeds without a challenge.
+        _card("4000000000003055"),
     ]
 }
 
@@ -158,6 +188,11 @@ TOKENS = {
     "tok_chargeDeclinedProcessingError": "4000000000000119",
     "tok_chargeCustomerFail": "4000000000000341",
     "tok_threeDSecure2Required": "4000000000003220",
+    "tok_mastercard_prepaid": "5105105105105100",
+    "tok_bypassPending": "4000000000000077",
+    "tok_riskLevelElevated": "4000000000009235",
+    "tok_createDispute": "4000000000000259",
+    "tok_refundFail": "4000000000005126",
 }
 PAYMENT_METHODS = {
     "pm_card_visa": "4242424242424242",
@@ -176,6 +211,15 @@ PAYMENT_METHODS = {
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_authenticationRequired": "4000002500003155",
     "pm_card_threeDSecure2Required": "4000000000003220",
+    "pm_card_threeDSecureRequired": "4000000000003063",
+    "pm_card_authenticationRequiredSetupForOffSession": "4000002500003155",
+    "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds": "4000008260003178",
+    "pm_card_threeDSecureOptional": "4000000000003055",
+    "pm_card_bypassPending": "4000000000000077",
+    "pm_card_riskLevelElevated": "4000000000009235",
+    "pm_card_createDispute": "4000000000000259",
+    "pm_card_refundFail": "4000000000005126",
+    "pm_card_mastercard_prepaid": "5105105105105100",
 }
 
 
@@ -214,3 +258,18 @@ def card_for(number):
             brand, network = prefix_brand, prefix_network
             break
     return TestCard(number, brand, network, decline=LIVE_CARD_IN_TEST_MODE)
+
+
+def card_key(card):
+    """A plain-data key for a card's behaviour (so engine state pickles and keeps no PAN):
+    the number of a published test card, or brand/network/last4 of a live card."""
+    if card.number in CARDS:
+        return card.number
+    return f"live:{card.brand}:{card.network}:{card.last4}"
+
+
+def from_key(key):
+    if key in CARDS:
+        return CARDS[key]
+    _, brand, network, last4 = key.split(":", 3)
+    return TestCard("0" * 12 + last4, brand, network, decline=LIVE_CARD_IN_TEST_MODE)

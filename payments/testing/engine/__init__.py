@@ -1,0 +1,137 @@
+"""FakeStripe: an in-memory, stateful engine that answers like Stripe's test mode.
+
+It speaks Stripe's wire format (form-encoded requests, JSON answers, Stripe's error
+bodies and status codes) through `handle()`, so the real stripe library can talk to it
+through any transport. Layout (after moto's models/responses/urls split):
+
+- `wire.py`      form decoding, Stripe's error body, small coercions;
+- `routes.py`    the route table derived from stripe-python's service classes;
+- `params.py`    declaration-driven validation of every request (stripe.params TypedDicts);
+- `pipeline.py`  one request: route, authenticate, fault, validate, replay or run;
+- `store.py`     objects by id, ids, list indexes ordered by `created`;
+- `events.py`    events, snapshots, webhook signatures;
+- `generic.py`   endpoints with no model: a declared object, stored, marked generic;
+- `resources/`   tokens and cards, charges and refunds, payment methods, payment intents,
+                 customers: handlers that get the store and never parse HTTP;
+- `coverage.py`  each derived endpoint: stateful, generic or refused.
+"""
+
+import copy
+import threading
+
+from backend.fakes import FaultPlan
+from payments.testing.engine.events import Events, sign_webhook
+from payments.testing.engine.generic import Generic
+from payments.testing.engine.pipeline import Pipeline
+from payments.testing.engine.resources.charges import Charges
+from payments.testing.engine.resources.customers import Customers
+from payments.testing.engine.resources.payment_intents import PaymentIntents
+from payments.testing.engine.resources.payment_methods import PaymentMethods
+from payments.testing.engine.resources.tokens import Tokens
+from payments.testing.engine.store import Store
+from payments.testing.engine.wire import API_VERSION, StripeError, decode_form, invalid
+
+__all__ = ["API_VERSION", "FakeStripe", "StripeError", "decode_form", "invalid", "sign_webhook"]
+
+
+def retrieve(object_name):
+    return lambda self, params, id: self.lookup(id, object_name)
+
+
+def listing(object_name, *filters):
+    return lambda self, params, *ids: self.page(object_name, params, self._path, filters)
+
+
+# (method, template as stripe-python declares it) -> handler(self, params, *ids)
+STATEFUL = {
+    ("POST", "/v1/tokens"): Tokens.create_token,
+    ("GET", "/v1/tokens/{token}"): retrieve("token"),
+    ("POST", "/v1/charges"): Charges.create_charge,
+    ("GET", "/v1/charges"): listing("charge", "customer", "payment_intent"),
+    ("GET", "/v1/charges/{charge}"): retrieve("charge"),
+    ("POST", "/v1/charges/{charge}/capture"): Charges.capture_charge,
+    ("POST", "/v1/refunds"): Charges.create_refund,
+    ("GET", "/v1/refunds/{refund}"): retrieve("refund"),
+    ("GET", "/v1/refunds"): listing("refund", "charge", "payment_intent"),
+    ("POST", "/v1/refunds/{refund}/cancel"): Charges.cancel_refund,
+    ("POST", "/v1/payment_methods"): PaymentMethods.create_payment_method,
+    ("GET", "/v1/payment_methods/{payment_method}"): PaymentMethods.retrieve_payment_method,
+    ("POST", "/v1/payment_intents"): PaymentIntents.create_payment_intent,
+    ("GET", "/v1/payment_intents"): listing("payment_intent", "customer"),
+    ("GET", "/v1/payment_intents/{intent}"): retrieve("payment_intent"),
+    ("POST", "/v1/payment_intents/{intent}/confirm"): PaymentIntents.confirm_payment_intent,
+    ("POST", "/v1/payment_intents/{intent}/cancel"): PaymentIntents.cancel_payment_intent,
+    ("POST", "/v1/payment_intents/{intent}/capture"): PaymentIntents.capture_payment_intent,
+    ("POST", "/v1/customers"): Customers.create_customer,
+    ("GET", "/v1/customers/{customer}"): retrieve("customer"),
+    ("GET", "/v1/events"): listing("event", "type"),
+    ("GET", "/v1/events/{id}"): retrieve("event"),
+}
+
+
+# The resources with behaviour; everything else is answered generically (generic.py).
+MODELLED = frozenset(
+    {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event"}
+)
+
+
+class FakeStripe(
+    Pipeline, Store, Events, Generic, Tokens, Charges, PaymentMethods, PaymentIntents, Customers
+):
+    """The engine. Thread-safe: every request runs under one lock, as one transaction."""
+
+    # what dump_state keeps: everything but the lock and the fault plan
+    STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
+             "_idempotent", "_card_of", "_parents", "_refunds_due")  # fmt: skip
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self.faults = FaultPlan()
+        self.reset()
+
+    def reset(self):
+        with self._lock:
+            self._reset_store()
+            self._reset_events()
+            self._reset_pipeline()
+            self._reset_generic()
+            self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
+            self._refunds_due = []  # [refund id, final status] for settle_refunds()
+            self.faults.clear()
+
+    def get(self, object_id):
+        found = self.objects[object_id]
+        return self._materialize(found) if found["object"] == "event" else found
+
+    @property
+    def charges(self):
+        return self.all("charge")
+
+    def _handler_for(self, endpoint):
+        """(handler(endpoint, params, ids), generic?) for a routed endpoint."""
+        stateful = STATEFUL.get((endpoint.method, endpoint.template))
+        if stateful is not None:
+
+            def run(endpoint, params, ids):
+                self._path = endpoint.template
+                return stateful(self, params, *ids)
+
+            return run, False
+        if endpoint.kind == "search":
+            modelled = endpoint.resource_class().OBJECT_NAME in MODELLED
+            return (
+                lambda endpoint, params, ids: self.search(endpoint, params, endpoint.template)
+            ), not modelled
+        return self.generic, True
+
+    # ------------------------------------------------------------ persistence
+    def dump_state(self):
+        """The engine's whole state as plain, picklable data (not the lock or fault plan)."""
+        with self._lock:
+            return copy.deepcopy({name: getattr(self, name) for name in self.STATE})
+
+    def load_state(self, state):
+        """Replace the state with one from dump_state (e.g. in another process)."""
+        with self._lock:
+            for name in self.STATE:
+                setattr(self, name, copy.deepcopy(state[name]))

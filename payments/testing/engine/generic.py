@@ -1,0 +1,285 @@
+"""Endpoints with no model: a well-formed object of the declared resource type, stored.
+
+Built from the resource class stripe-python declares for the endpoint's answer (its
+annotations): declared parameters of the request are echoed into fields of the same name,
+other optional fields are null, required ones get an empty value of their type (nested
+objects built the same way). Objects are stored, so retrieve, update, list, search and delete
+work on them; every generic answer carries the `Fake-Stripe-Generic: true` header. Like
+stripe-mock, nothing here models behaviour: use the stateful resources for that.
+"""
+
+import functools
+import time
+import typing
+
+import stripe
+from stripe._stripe_object import UntypedStripeObject
+
+from payments.testing.engine.params import apply_metadata
+from payments.testing.engine.wire import invalid, not_found
+
+PREFIXES = {
+    "account": "acct", "application_fee": "fee", "balance_transaction": "txn",
+    "bank_account": "ba", "billing_portal.session": "bps", "checkout.session": "cs_test",
+    "coupon": "co", "credit_note": "cn", "dispute": "dp", "ephemeral_key": "ephkey",
+    "file": "file", "file_link": "link", "invoice": "in", "invoiceitem": "ii",
+    "mandate": "mandate", "payment_link": "plink", "payout": "po", "plan": "plan",
+    "price": "price", "product": "prod", "promotion_code": "promo", "quote": "qt",
+    "review": "prv", "setup_attempt": "setatt", "setup_intent": "seti", "source": "src",
+    "subscription": "sub", "subscription_item": "si", "subscription_schedule": "sub_sched",
+    "tax_id": "txi", "tax_rate": "txr", "test_helpers.test_clock": "clock", "topup": "tu",
+    "transfer": "tr", "transfer_reversal": "trr", "webhook_endpoint": "we",
+    "product_feature": "prodft", "entitlements.feature": "feat",
+}  # fmt: skip
+
+
+LIST_PARAMS = {"created", "limit", "starting_after", "ending_before", "expand"}
+
+
+def prefix_for(object_name):
+    if object_name in PREFIXES:
+        return PREFIXES[object_name]
+    words = object_name.replace(".", "_").split("_")
+    return "".join(word[0] for word in words if word) if len(words) > 1 else object_name[:4]
+
+
+@functools.cache
+def fields_of(cls):
+    """[(name, annotation, optional)] declared on a stripe resource class."""
+    found = []
+    for name, annotation in vars(cls).get("__annotations__", {}).items():
+        if name.startswith("_") or typing.get_origin(annotation) is typing.ClassVar:
+            continue
+        args = typing.get_args(annotation)
+        optional = typing.get_origin(annotation) is typing.Union and type(None) in args
+        found.append((name, annotation, optional))
+    return tuple(found)
+
+
+def _members(annotation):
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        return [a for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _class_of(annotation):
+    """The StripeObject class a field holds, if it names one (ForwardRefs resolved)."""
+    for member in _members(annotation):
+        if isinstance(member, typing.ForwardRef):
+            member = getattr(stripe, member.__forward_arg__, None)
+        if isinstance(member, type) and issubclass(member, stripe.StripeObject):
+            if member is UntypedStripeObject or member is stripe.StripeObject:
+                continue
+            return member
+    return None
+
+
+def empty_value(annotation, path, depth):
+    members = _members(annotation)
+    first = members[0]
+    origin = typing.get_origin(first)
+    if origin is typing.Literal:
+        return typing.get_args(first)[0]
+    if first in (int, float):
+        return 0
+    if first is bool:
+        return False
+    if first is str:
+        return ""
+    if origin in (list, list):
+        return []
+    if origin in (dict, dict) or first is UntypedStripeObject:
+        return {}
+    if origin is UntypedStripeObject:
+        return {}
+    cls = _class_of(first) if not isinstance(first, typing.ForwardRef) else _class_of(annotation)
+    if cls is stripe.ListObject or (
+        isinstance(first, type) and issubclass(first, stripe.ListObject)
+    ):
+        return {"object": "list", "data": [], "has_more": False, "url": path}
+    if cls is not None and depth < 4:
+        if getattr(cls, "OBJECT_NAME", None):
+            return ""  # a reference to another resource: its id (none here)
+        return build(cls, {}, path, depth + 1)
+    return None
+
+
+def build(cls, params, path, depth=0, object_id=None):
+    now = int(time.time())
+    obj = {}
+    for name, annotation, optional in fields_of(cls):
+        if name == "object" and getattr(cls, "OBJECT_NAME", None):
+            obj[name] = cls.OBJECT_NAME
+        elif name == "id" and depth == 0:
+            obj[name] = object_id
+        elif name in ("created", "updated") and not optional:
+            obj[name] = now
+        elif name == "livemode":
+            obj[name] = False
+        elif name in params:
+            obj[name] = echo(params[name], annotation, path, depth)
+        elif optional:
+            obj[name] = None
+        else:
+            obj[name] = empty_value(annotation, path, depth)
+    if "metadata" in obj and isinstance(params.get("metadata"), dict | str):
+        obj["metadata"] = apply_metadata({}, params["metadata"])
+    return obj
+
+
+def echo(value, annotation, path, depth):
+    """A request parameter as the field of the same name holds it."""
+    cls = _class_of(annotation)
+    if isinstance(value, dict) and cls is not None and not getattr(cls, "OBJECT_NAME", None):
+        return build(cls, value, path, depth + 1)
+    if isinstance(value, list):
+        inner = [a for m in _members(annotation) for a in typing.get_args(m)]
+        item_cls = next((c for c in map(_class_of, inner) if c is not None), None)
+        if item_cls is not None and not getattr(item_cls, "OBJECT_NAME", None):
+            return [
+                build(item_cls, v, path, depth + 1) if isinstance(v, dict) else v for v in value
+            ]
+    if value == "":
+        return None
+    return value
+
+
+def shaped(cls, name, params):
+    """A request parameter as field `name` of a resource declares it (None if not given)."""
+    if params.get(name) in (None, ""):
+        return None
+    annotation = next(a for field, a, _ in fields_of(cls) if field == name)
+    return echo(params[name], annotation, "", 0)
+
+
+# Initial statuses for generic objects whose first declared status would mislead.
+INITIAL_STATUS = {"setup_intent": "requires_payment_method", "payout": "pending",
+                  "invoice": "draft", "subscription": "incomplete", "quote": "draft"}  # fmt: skip
+
+
+class Generic:
+    def _reset_generic(self):
+        self._parents = {}  # generic object id -> the id of the object in its path
+
+    def generic(self, endpoint, params, ids):
+        cls = endpoint.resource_class()
+        kind = endpoint.kind
+        path = endpoint.template
+        if kind == "search":
+            return self.search(endpoint, params, path)
+        if cls is None:
+            raise invalid(
+                f"The fake Stripe does not answer {endpoint.method} {endpoint.template}: "
+                f"stripe-python declares no single resource for it ({endpoint.returns}).",
+                status=400,
+            )
+        name = cls.OBJECT_NAME
+        if kind == "list":
+            if ids:
+                return self.page(name, params, path, (), parent=ids[-1])
+            filters = {f for f, _, _ in fields_of(cls)} & set(params) - LIST_PARAMS
+            return self.page(name, params, path, tuple(filters))
+        parent = self._parent_of(ids[:-1] if kind in ("retrieve", "update", "delete") else ids)
+        if kind in ("retrieve", "update", "delete") and ids:
+            found = self.objects.get(ids[-1])
+            if found is None or found.get("object") != name:
+                raise not_found(name, ids[-1])
+            if kind == "retrieve":
+                return found
+            if kind == "delete":
+                del self.objects[ids[-1]]
+                return {"id": ids[-1], "object": name, "deleted": True}
+            self._update(found, cls, params, path)
+            return found
+        if kind == "retrieve":  # a singleton such as /v1/balance
+            return build(cls, params, path)
+        if kind == "action" and ids:
+            found = self.objects.get(ids[-1])
+            if found is not None and found.get("object") == name:
+                self._update(found, cls, params, path)
+                return found
+        # create (top level or nested under its parent)
+        obj = build(cls, params, path, object_id=None)
+        if name in INITIAL_STATUS and "status" in obj:
+            obj["status"] = INITIAL_STATUS[name]
+        if "id" in obj:
+            obj["id"] = self.new_id(prefix_for(name))
+            self.store(obj)
+            if parent is not None:
+                self._parents[obj["id"]] = parent
+                self._index_add((name, "parent", parent), obj["id"])
+        return obj
+
+    def _parent_of(self, ids):
+        if not ids:
+            return None
+        parent = ids[-1]
+        if parent not in self.objects:
+            raise not_found("object", parent)
+        return parent
+
+    def _update(self, found, cls, params, path):
+        for name, annotation, _ in fields_of(cls):
+            if name == "metadata" and "metadata" in params:
+                found["metadata"] = apply_metadata(found.get("metadata"), params["metadata"])
+            elif name in params and name not in ("id", "object"):
+                found[name] = echo(params[name], annotation, path, 0)
+
+    # ------------------------------------------------------------------ search
+    def search(self, endpoint, params, path):
+        """Stripe's search query language, the subset tests need: `field:'value'` and
+        `metadata['key']:'value'` clauses joined by AND (docs.stripe.com/search)."""
+        cls = endpoint.resource_class()
+        clauses = parse_query(params.get("query", ""))
+        limit = int(params.get("limit") or 10)
+        start = int(params.get("page") or 0)
+        matches = []
+        for obj in reversed(self.all(cls.OBJECT_NAME)):
+            if all(_matches(obj, field, op, value) for field, op, value in clauses):
+                matches.append(obj)
+        data = matches[start : start + limit]
+        more = len(matches) > start + limit
+        return {
+            "object": "search_result",
+            "data": data,
+            "has_more": more,
+            "next_page": str(start + limit) if more else None,
+            "url": path,
+        }
+
+
+def parse_query(query):
+    import re
+
+    pattern = re.compile(
+        r"\s*(?:AND\s+)?(metadata\[['\"]([^'\"]+)['\"]\]|[a-z_.]+)\s*(:|>=|<=|>|<)\s*"
+        r"(?:['\"]([^'\"]*)['\"]|(\S+))"
+    )
+    clauses, position = [], 0
+    query = query.strip()
+    while position < len(query):
+        match = pattern.match(query, position)
+        if not match:
+            raise invalid(f"We were unable to parse your search query: {query}", None, "query")
+        field = ("metadata", match.group(2)) if match.group(2) else match.group(1)
+        value = match.group(4) if match.group(4) is not None else match.group(5)
+        clauses.append((field, match.group(3), value))
+        position = match.end()
+    return clauses
+
+
+def _matches(obj, field, op, value):
+    if isinstance(field, tuple):
+        actual = (obj.get("metadata") or {}).get(field[1])
+    else:
+        actual = obj
+        for part in field.split("."):
+            actual = actual.get(part) if isinstance(actual, dict) else None
+    if op == ":":
+        return str(actual).lower() == value.lower() if actual is not None else value == ""
+    try:
+        left, right = float(actual), float(value)
+    except (TypeError, ValueError):
+        return False
+    return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[op]

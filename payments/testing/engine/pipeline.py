@@ -1,0 +1,171 @@
+"""The order of one request: route, authenticate, fault, validate, replay or run, lost answer."""
+
+import base64
+import json
+import re
+import secrets
+
+from backend.fakes import FakeResponse, TransportFault
+from payments.testing.engine import params as declared
+from payments.testing.engine.routes import router
+from payments.testing.engine.wire import (
+    API_VERSION,
+    CARD_DATA_IN_FORM,
+    StripeError,
+    decode_form,
+    fingerprint,
+    invalid,
+    redact,
+)
+
+NO_KEY = (
+    "You did not provide an API key. You need to provide your API key in the Authorization "
+    "header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See "
+    "https://stripe.com/docs/api#authentication for details, or we can help at "
+    "https://support.stripe.com/."
+)
+
+
+class Pipeline:
+    def _reset_pipeline(self):
+        # (method, path, raw form or redacted params) of every request handled: the raw form
+        # (one short string) unless it carries card data, which is kept only redacted.
+        self._requests = []
+        self._idempotent = {}  # "api key\nidempotency key" -> [fingerprint, status, body, request id]
+
+    @property
+    def requests(self):
+        """(method, path, params) of every request handled, card numbers and CVCs redacted."""
+        with self._lock:
+            return [
+                (method, path, decode_form(form) if isinstance(form, str) else form)
+                for method, path, form in self._requests
+            ]
+
+    def handle(self, method, path, query, body, headers):
+        method = method.upper()
+        raw = query if method in ("GET", "DELETE") else body.decode()
+        if method == "DELETE" and body:
+            raw = "&".join(p for p in (query, body.decode()) if p)
+        params = decode_form(raw)
+        logged = redact(params) if CARD_DATA_IN_FORM.search(raw) else raw
+        request_id = "req_" + secrets.token_hex(7)
+        with self._lock:
+            self._last_emitted = (None, "")
+            self._request_id = request_id
+            self._idempotency_key = headers.get("Idempotency-Key") if method == "POST" else None
+            try:
+                self._requests.append((method, path, logged))
+                status, payload, extra = self._dispatch(method, path, params, headers, request_id)
+            except StripeError as error:
+                status, payload, extra = error.status, {"error": error.body}, {}
+            finally:
+                self._request_id = self._idempotency_key = None
+            if status >= 500:
+                extra["Stripe-Should-Retry"] = "true"
+            headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
+            emitted, text = self._last_emitted
+            if payload is emitted:
+                # the object was just snapshotted for its event and has not changed since
+                # (handlers emit as their last change): reuse that JSON text
+                payload = text.encode()
+            return FakeResponse.json(status, payload, headers)
+
+    def _dispatch(self, method, path, params, headers, request_id):
+        endpoint, ids = router().match(method, path)
+        if endpoint is None and ids:
+            raise invalid(
+                f"Unrecognized request URL ({method}: {path}). This path accepts "
+                f"{', '.join(sorted(ids))}.",
+                status=405,
+            )
+        if endpoint is None or not endpoint.template.startswith("/v1/"):
+            raise invalid(
+                f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+                "or we can help at https://support.stripe.com/.",
+                status=404,
+            )
+        api_key = self._authenticate(headers)
+        fault = self.faults.before_request(method, path)
+        if fault == "api_error":
+            raise StripeError(500, "api_error", "An unknown error occurred.")
+        if fault == "rate_limit":
+            raise StripeError(
+                429,
+                "invalid_request_error",
+                "Too many requests hit the API too quickly. We recommend an exponential "
+                "backoff of your requests.",
+                "rate_limit",
+            )
+        declared.validate(endpoint, params)
+        params.pop("expand", None)
+        key = headers.get("Idempotency-Key") if method == "POST" else None
+        result = self._replay(api_key, key, method, path, params) if key else None
+        if result is None:
+            handler, generic = self._handler_for(endpoint)
+            try:
+                status, payload = 200, handler(endpoint, params, ids)
+            except StripeError as error:
+                status, payload = error.status, {"error": error.body}
+            # Like Stripe, keep the answer once the endpoint ran (success or a card error),
+            # not when the parameters failed validation: fixed parameters may reuse the key.
+            if key and (status == 200 or status == 402):
+                answer = json.dumps(payload, separators=(",", ":")).encode()
+                self._idempotent[f"{api_key}\n{key}"] = [
+                    fingerprint(method, path, params),
+                    status,
+                    answer,
+                    request_id,
+                ]
+            result = status, payload, {"Fake-Stripe-Generic": "true"} if generic else {}
+        if fault == "lost_response":
+            raise TransportFault("lost_response")  # done, but the client never hears
+        return result
+
+    def _authenticate(self, headers):
+        auth = (headers.get("Authorization") or "").strip()
+        if auth.startswith("Bearer "):
+            key = auth[7:].strip()
+        elif auth.startswith("Basic "):
+            # `curl -u sk_test_...:`: the key is the user name, the password is empty
+            # (docs.stripe.com/api/authentication).
+            try:
+                key = base64.b64decode(auth[6:].strip()).decode().split(":", 1)[0]
+            except (ValueError, UnicodeDecodeError):
+                key = ""
+        else:
+            key = ""
+        if not key:
+            raise StripeError(401, "invalid_request_error", NO_KEY)
+        if key.startswith(("sk_live_", "rk_live_")):
+            raise StripeError(
+                401,
+                "invalid_request_error",
+                "This is a fake Stripe: it refuses live-mode keys. Use a test key (sk_test_...).",
+                "api_key_live_mode",
+            )
+        if not re.fullmatch(r"(sk|rk)_test_\w+", key):
+            masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
+            raise StripeError(
+                401,
+                "invalid_request_error",
+                f"Invalid API Key provided: {masked}",
+                "api_key_invalid",
+            )
+        return key
+
+    def _replay(self, api_key, key, method, path, params):
+        stored = self._idempotent.get(f"{api_key}\n{key}")
+        if stored is None:
+            return None
+        request, status, payload, original = stored
+        if request != fingerprint(method, path, params):
+            raise StripeError(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the same parameters they "
+                f"were first used with. Try using a key other than '{key}' if you meant to "
+                "execute a different request.",
+            )
+        # Stripe names the request that first ran in Original-Request (docs.stripe.com/api/idempotent_requests).
+        return status, payload, {"Idempotent-Replayed": "true", "Original-Request": original}
