@@ -9,12 +9,14 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.api import ApiError, AuthThrottle, error_responses
+from backend.api import ApiError, AuthThrottle, BlankableEmailField, error_responses
 
 User = get_user_model()
 
 
 class UserSerializer(serializers.ModelSerializer):
+    email = BlankableEmailField(read_only=True)  # "" when none was given
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
@@ -23,7 +25,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 class RegisterSerializer(serializers.Serializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = BlankableEmailField(required=False, allow_blank=True, default="")
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
 
     def validate_username(self, value):

@@ -16,8 +16,9 @@ import re
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -146,6 +147,12 @@ def handler403(request, exception=None):
 
 def handler404(request, exception=None):
     return json_error(404, "not_found", f"No endpoint at {request.path}.")
+
+
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """The catch-all under /api/: no endpoint there (any method)."""
+    return handler404(request)
 
 
 def handler500(request):
@@ -338,6 +345,13 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "email"}, {"type": "string", "maxLength": 0}]}
+)
+class BlankableEmailField(serializers.EmailField):
+    """An email address or "" (none given): the schema says both, not just `format: email`."""
+
+
 def ascii_digits(value):
     """True for a non-empty string of 0-9 only (str.isdigit also accepts "\u00b2", "\u0661", "\uff14")."""
     return bool(value) and value.isascii() and value.isdigit()
@@ -349,23 +363,26 @@ class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
 
-    def _query_integer(self, request, name, maximum=None):
+    max_page = 2**31 - 1
+
+    def _query_integer(self, request, name, maximum):
         raw = request.query_params.get(name)
         if raw is None:
             return None
-        if not ascii_digits(raw) or len(raw) > 9 or int(raw) < 1:
+        digits = raw.lstrip("0")
+        if not ascii_digits(raw) or not digits:
             raise exceptions.ValidationError(
                 {name: [exceptions.ErrorDetail("Enter a whole number from 1.", "invalid")]}
             )
-        value = int(raw)
-        if maximum is not None and value > maximum:
+        value = int(digits) if len(digits) <= 12 else maximum + 1  # never int() 5000 digits
+        if value > maximum:
             raise exceptions.ValidationError(
                 {name: [exceptions.ErrorDetail(f"The maximum is {maximum}.", "max_value")]}
             )
         return value
 
     def paginate_queryset(self, queryset, request, view=None):
-        self._query_integer(request, self.page_query_param)
+        self._query_integer(request, self.page_query_param, self.max_page)
         return super().paginate_queryset(queryset, request, view)
 
     def get_page_size(self, request):
@@ -376,8 +393,11 @@ class Pagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"]["maximum"] = self.max_page_size
+            parameter["schema"]["maximum"] = (
+                self.max_page_size
+                if parameter["name"] == self.page_size_query_param
+                else self.max_page
+            )
         return parameters
 
 

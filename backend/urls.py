@@ -1,8 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backend import accounts, views
+from backend import accounts, api, views
 
 api_patterns = [
     path("health/", views.HealthView.as_view(), name="health"),
@@ -13,6 +13,9 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
+    # Anything else under /api/ is a 404 in the envelope, DEBUG or not (Django's
+    # handler404 only answers with DEBUG off; the sandbox runs with DEBUG on).
+    re_path(r"^.*$", api.not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 import re
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from backend.api import StrictCharField, StrictIntegerField, ascii_digits
@@ -15,12 +16,22 @@ class PaymentCreateSerializer(serializers.Serializer):
     # Card fields, amount and currency take ASCII digits / JSON integers / strings only:
     # Stripe's card rules are 0-9, and str.isdigit() or int() would let "²" or "١٢٣" in.
     number = StrictCharField(
-        required=False, write_only=True, max_length=32, help_text="12-19 ASCII digits."
+        required=False,
+        write_only=True,
+        max_length=32,
+        validators=[
+            RegexValidator(r"^[0-9][0-9 -]*[0-9]\Z", "Enter 12 to 19 digits.", "invalid_number")
+        ],
+        help_text="12-19 ASCII digits (spaces and dashes between them are ignored).",
     )
     exp_month = StrictIntegerField(required=False, min_value=1, max_value=12)
     exp_year = StrictIntegerField(required=False, min_value=2000, max_value=2200)
     cvc = StrictCharField(
-        required=False, write_only=True, max_length=4, help_text="3 or 4 ASCII digits."
+        required=False,
+        write_only=True,
+        max_length=4,
+        validators=[RegexValidator(r"^[0-9]{3,4}\Z", "Enter 3 or 4 digits.", "invalid_cvc")],
+        help_text="3 or 4 ASCII digits.",
     )
     token = serializers.RegexField(r"^tok_\w+\Z", required=False, max_length=255)
     payment_method = serializers.RegexField(r"^pm_\w+\Z", required=False, max_length=255)
