@@ -188,9 +188,11 @@ class RequestSizeLimitMiddleware:
 
 
 # ------------------------------------------------------------------ hostile input
-# JSON strings, outside which brackets count towards the nesting depth.
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# A JSON string (closed, or running to the end of the text) or a bracket. The string
+# branch always matches once it starts (it stops only at a quote or at the end), so
+# finditer never retries from inside a string: linear time on any input, unlike a
+# pattern that must find the closing quote (quadratic on '"\\"\\"\\...').
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.S)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -201,16 +203,17 @@ class JSONTooDeep(ValueError):
 def json_depth(text):
     """The deepest nesting of arrays/objects in a JSON text, without recursion.
 
-    Strings are removed first, so brackets inside them do not count. For text
-    that is not valid JSON the figure is an upper bound of what json.loads would
-    reach before failing, which is all the check needs.
+    Brackets inside strings do not count. For text that is not valid JSON the
+    figure is an upper bound of what json.loads would reach before failing,
+    which is all the check needs.
     """
     depth = deepest = 0
-    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', text)):
-        if match.group() in "[{":
+    for match in _JSON_TOKEN.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        else:
+        elif char in "]}":
             depth -= 1
     return deepest
 

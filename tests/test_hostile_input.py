@@ -173,6 +173,20 @@ class ParserUnitTests(APITestCase):
         self.assertEqual(json_depth('"\\"[[["'), 0)
         self.assertEqual(json_depth("[" * 200_000), 200_000)  # no RecursionError
 
+    def test_depth_check_is_linear_on_adversarial_strings(self):
+        # A pattern that must find each string's closing quote retries from every quote:
+        # '"\\' * 32000 took 6 s that way. Linear scanning takes milliseconds.
+        for text in ('"\\' * 32_000, '"\\"' * 21_000, '["' * 32_000):
+            started = time.perf_counter()
+            json_depth(text)
+            self.assertLess(time.perf_counter() - started, 1.0, text[:8])
+        started = time.perf_counter()
+        response = self.client.generic(
+            "POST", reverse("register"), '"\\' * 30_000, content_type="application/json"
+        )
+        self.assertEqual(response.json()["error"]["code"], "parse_error")
+        self.assertLess(time.perf_counter() - started, 2.0)
+
     def test_loads_strict_refuses_what_cannot_be_stored(self):
         for text in ("[" * 33 + "]" * 33, '"\\ud800"', '{"\\udfff": 1}', "NaN", "9" * 5000):
             with self.subTest(text=text[:20]), self.assertRaises(ValueError):
