@@ -13,14 +13,14 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
-    # Anything else under /api/ is a 404 in the envelope, DEBUG or not (Django's
-    # handler404 only answers with DEBUG off; the sandbox runs with DEBUG on).
-    re_path(r"^.*$", api.not_found, name="api-not-found"),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # Anything else under /api/ is a 404 in the envelope, DEBUG or not (Django's
+    # handler404 only answers with DEBUG off; the sandbox runs with DEBUG on).
+    re_path(r"^api/", api.not_found, name="api-not-found"),
 ]
 
 handler400 = "backend.api.handler400"

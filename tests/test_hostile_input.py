@@ -329,6 +329,14 @@ class IssueCasesTests(FakeStripeMixin, FakeNotificationServicesMixin, HostileCas
         page = self.client.get(f"{url}?page=1&page_size=100")
         self.assertEqual((page.status_code, page.json()["count"]), (200, 1))
 
+    @override_settings(DEBUG=True)
+    def test_unknown_api_urls_are_json_404s_in_debug_too(self):
+        for method, url in (("get", "/api/payments/null,null/"), ("post", "/api/nope/")):
+            with self.subTest(url):
+                response = getattr(self.client, method)(url)
+                self.assertEqual(response["Content-Type"], "application/json")
+                self.assertRefused(response, {"not_found"})
+
     def test_unknown_ids_are_404_in_the_envelope(self):
         for url in (reverse("payment-detail", args=[999]), f"/api/devices/{2**70}/"):
             with self.subTest(url):
