@@ -3,11 +3,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import DeviceSession
+from backend.api import BlankableEmailField
 
 User = get_user_model()
 
 
 class UserSerializer(serializers.ModelSerializer):
+    email = BlankableEmailField(read_only=True)  # "" when none was given
+
     class Meta:
         model = User
         fields = ["id", "username", "email", "date_joined"]
@@ -37,13 +40,17 @@ class DeviceFieldsSerializer(serializers.Serializer):
         max_length=100, required=False, allow_blank=True, default="", help_text="e.g. Ada's iPhone"
     )
     platform = serializers.ChoiceField(
-        choices=DeviceSession.Platform.choices, required=False, default=DeviceSession.Platform.OTHER
+        choices=DeviceSession.Platform.choices,
+        required=False,
+        default=DeviceSession.Platform.OTHER,
+        # DRF's default message quotes the input back: never echo what the client sent.
+        error_messages={"invalid_choice": "Choose ios, android, web or other."},
     )
 
 
 class RegisterSerializer(DeviceFieldsSerializer):
     username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = BlankableEmailField(required=False, allow_blank=True, default="")
     password = serializers.CharField(write_only=True, style={"input_type": "password"})
 
     def validate_username(self, value):

@@ -10,11 +10,16 @@ machine-readable reason the mobile app can switch on, `message` is for humans,
 per-field validation errors as `{field: [{"code", "message"}]}`.
 """
 
+import json
+import re
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from drf_spectacular.utils import OpenApiResponse
-from rest_framework import exceptions, serializers, status
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
@@ -144,6 +149,12 @@ def handler404(request, exception=None):
     return json_error(404, "not_found", f"No endpoint at {request.path}.")
 
 
+@csrf_exempt
+def not_found(request, *args, **kwargs):
+    """The catch-all under /api/: no endpoint there (any method)."""
+    return handler404(request)
+
+
 def handler500(request):
     return json_error(500, "internal_error", "Something went wrong on our side. Try again later.")
 
@@ -176,9 +187,221 @@ class RequestSizeLimitMiddleware:
         return self.get_response(request)
 
 
+# ------------------------------------------------------------------ hostile input
+# A JSON string (closed, or running to the end of the text) or a bracket. The string
+# branch always matches once it starts (it stops only at a quote or at the end), so
+# finditer never retries from inside a string: linear time on any input, unlike a
+# pattern that must find the closing quote (quadratic on '"\\"\\"\\...').
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[\[\]{}]', re.S)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class JSONTooDeep(ValueError):
+    pass
+
+
+def json_depth(text):
+    """The deepest nesting of arrays/objects in a JSON text, without recursion.
+
+    Brackets inside strings do not count. For text that is not valid JSON the
+    figure is an upper bound of what json.loads would reach before failing,
+    which is all the check needs.
+    """
+    depth = deepest = 0
+    for match in _JSON_TOKEN.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _lone_surrogate(value):
+    """The first string (key or value) holding a lone UTF-16 surrogate, walked iteratively."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def loads_strict(text, max_depth=None):
+    """json.loads for untrusted text: bounded depth, no NaN/Infinity, no lone surrogates.
+
+    Raises ValueError (JSONTooDeep for nesting) with a message safe to show.
+    """
+    max_depth = settings.API_MAX_JSON_DEPTH if max_depth is None else max_depth
+    if json_depth(text) > max_depth:
+        raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels.")
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as error:  # cannot happen under the depth limit; kept as a guard
+        raise JSONTooDeep(f"JSON nested deeper than {max_depth} levels.") from error
+    except ValueError as error:
+        # json's messages quote a position, never the input itself; int() over 4300
+        # digits says so too.
+        raise ValueError(f"JSON parse error - {error}") from None
+    if _lone_surrogate(data) is not None:
+        # "\ud800" is valid JSON text but not a Unicode string: it cannot be stored or
+        # rendered as UTF-8.
+        raise ValueError("JSON parse error - a string holds a lone UTF-16 surrogate.")
+    return data
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, hardened: every decoding failure is a 400 `parse_error`.
+
+    Refuses bodies that are not valid text in their charset (UTF-8 by default),
+    nesting deeper than settings.API_MAX_JSON_DEPTH (checked before json.loads, which
+    recurses), NaN/Infinity, integers over Python's 4300-digit limit and strings
+    holding lone surrogates.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        raw = stream.read() if stream is not None else b""
+        try:
+            text = raw.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            raise exceptions.ParseError(
+                f"The body is not valid {encoding} text.", code="parse_error"
+            ) from None
+        try:
+            return loads_strict(text)
+        except ValueError as error:
+            raise exceptions.ParseError(str(error), code="parse_error") from None
+
+
+def is_printable_ascii(value):
+    return all(" " <= char <= "~" for char in value)
+
+
+def idempotency_key_from(request, header="Idempotency-Key", max_length=255):
+    """The request's Idempotency-Key header, checked: printable ASCII, at most 255 characters.
+
+    Missing or blank is "" (no key). Anything else unusable is a 400
+    `invalid_idempotency_key`, so a key is never stored garbled or cut.
+    """
+    key = request.headers.get(header, "").strip()
+    if not is_printable_ascii(key):
+        raise ApiError(
+            f"{header} may hold printable ASCII characters only.",
+            code="invalid_idempotency_key",
+            param=header,
+        )
+    if len(key) > max_length:
+        raise ApiError(
+            f"{header} is longer than {max_length} characters.",
+            code="invalid_idempotency_key",
+            param=header,
+        )
+    return key
+
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Retry-safe key: the same key and body return the first answer. Printable "
+    "ASCII, at most 255 characters (else 400 `invalid_idempotency_key`).",
+)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else.
+
+    DRF's IntegerField also takes strings through int(), which accepts Unicode
+    digits (Arabic-Indic, fullwidth) and "12.0": here only a
+    JSON number without a fraction passes, and booleans do not.
+    """
+
+    default_error_messages = {"invalid": "Enter a whole number (a JSON integer)."}
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string and nothing else (DRF's CharField turns 0 into "0")."""
+
+    default_error_messages = {"invalid": "Enter a string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "format": "email"}, {"type": "string", "maxLength": 0}]}
+)
+class BlankableEmailField(serializers.EmailField):
+    """An email address or "" (none given): the schema says both, not just `format: email`."""
+
+
+def ascii_digits(value):
+    """True for a non-empty string of 0-9 only (str.isdigit also accepts "\u00b2", "\u0661", "\uff14")."""
+    return bool(value) and value.isascii() and value.isdigit()
+
+
 class Pagination(PageNumberPagination):
+    """Page numbers from 1 and page sizes 1-100; anything else is a 400, a page past the end 404."""
+
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    max_page = 2**31 - 1
+
+    def _query_integer(self, request, name, maximum):
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        digits = raw.lstrip("0")
+        if not ascii_digits(raw) or not digits:
+            raise exceptions.ValidationError(
+                {name: [exceptions.ErrorDetail("Enter a whole number from 1.", "invalid")]}
+            )
+        value = int(digits) if len(digits) <= 12 else maximum + 1  # never int() 5000 digits
+        if value > maximum:
+            raise exceptions.ValidationError(
+                {name: [exceptions.ErrorDetail(f"The maximum is {maximum}.", "max_value")]}
+            )
+        return value
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._query_integer(request, self.page_query_param, self.max_page)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_page_size(self, request):
+        size = self._query_integer(request, self.page_size_query_param, self.max_page_size)
+        return self.page_size if size is None else size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            parameter["schema"]["maximum"] = (
+                self.max_page_size
+                if parameter["name"] == self.page_size_query_param
+                else self.max_page
+            )
+        return parameters
 
 
 class SettingsRateMixin:

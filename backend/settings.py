@@ -107,13 +107,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["backend.api.JSONParser"],  # hardened: see API_MAX_JSON_DEPTH
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "backend.api.Pagination",
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": ["backend.api.AnonThrottle", "backend.api.UserThrottle"],
     "EXCEPTION_HANDLER": "backend.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backend.schema.AutoSchema",  # documents the generic errors too
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 if DEBUG:
@@ -226,3 +226,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Hostile input (backend.api.JSONParser) ----------------------------------
+# JSON bodies nested deeper than this (arrays/objects) are refused with 400 parse_error,
+# checked before json.loads (which recurses). Stripe's own events stay under 10.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)

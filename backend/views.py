@@ -1,11 +1,20 @@
 from django.db import DatabaseError, connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend import sandbox
+
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.CharField(),
+        "database": serializers.CharField(),
+        "sandbox": serializers.ListField(child=serializers.CharField()),
+    },
+)
 
 
 class HealthView(APIView):
@@ -17,14 +26,8 @@ class HealthView(APIView):
 
     @extend_schema(
         responses={
-            (200, "application/json"): inline_serializer(
-                "Health",
-                {
-                    "status": serializers.CharField(),
-                    "database": serializers.CharField(),
-                    "sandbox": serializers.ListField(child=serializers.CharField()),
-                },
-            ),
+            (code, "application/json"): OpenApiResponse(HEALTH, description=description)
+            for code, description in ((200, "Healthy."), (503, "The database does not answer."))
         }
     )
     def get(self, request):

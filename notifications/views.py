@@ -20,7 +20,11 @@ class DeviceListCreateView(generics.ListAPIView):
 
     @extend_schema(
         request=DeviceSerializer,
-        responses={201: DeviceSerializer, 200: DeviceSerializer, **error_responses(400, 401, 503)},
+        responses={
+            201: DeviceSerializer,
+            200: DeviceSerializer,
+            **error_responses(400, 401, 413, 415, 429, 502, 503),
+        },
     )
     def post(self, request):
         """Register the caller's device; the same token again is the same device (idempotent)."""

@@ -1,8 +1,10 @@
 import re
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from backend.api import StrictCharField, StrictIntegerField, ascii_digits
 from payments.currencies import MINIMUM_AMOUNTS
 from payments.models import Payment
 from payments.services import CARD_FIELDS
@@ -11,27 +13,47 @@ from payments.services import CARD_FIELDS
 class PaymentCreateSerializer(serializers.Serializer):
     """Either raw card fields (test mode, sandbox), a Stripe token, or a PaymentMethod id."""
 
-    number = serializers.CharField(required=False, write_only=True, max_length=32)
-    exp_month = serializers.IntegerField(required=False, min_value=1, max_value=12)
-    exp_year = serializers.IntegerField(required=False, min_value=2000, max_value=2200)
-    cvc = serializers.CharField(required=False, write_only=True, max_length=4)
+    # Card fields, amount and currency take ASCII digits / JSON integers / strings only:
+    # Stripe's card rules are 0-9, and str.isdigit() or int() would let "²" or "١٢٣" in.
+    number = StrictCharField(
+        required=False,
+        write_only=True,
+        max_length=32,
+        validators=[
+            RegexValidator(r"^[0-9][0-9 -]*[0-9]\Z", "Enter 12 to 19 digits.", "invalid_number")
+        ],
+        help_text="12-19 ASCII digits (spaces and dashes between them are ignored).",
+    )
+    exp_month = StrictIntegerField(required=False, min_value=1, max_value=12)
+    exp_year = StrictIntegerField(required=False, min_value=2000, max_value=2200)
+    cvc = StrictCharField(
+        required=False,
+        write_only=True,
+        max_length=4,
+        validators=[RegexValidator(r"^[0-9]{3,4}\Z", "Enter 3 or 4 digits.", "invalid_cvc")],
+        help_text="3 or 4 ASCII digits.",
+    )
     token = serializers.RegexField(r"^tok_\w+\Z", required=False, max_length=255)
     payment_method = serializers.RegexField(r"^pm_\w+\Z", required=False, max_length=255)
-    amount = serializers.IntegerField(min_value=1, help_text="In the currency's smallest unit.")
-    currency = serializers.CharField(default="usd", max_length=3)
+    amount = StrictIntegerField(
+        min_value=1,
+        max_value=2**31 - 1,  # what the database column holds; PAYMENTS_MAX_AMOUNT is lower
+        help_text="In the currency's smallest unit.",
+    )
+    currency = StrictCharField(default="usd", max_length=3)
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=255, default=""
     )
 
     def validate_number(self, value):
-        digits = re.sub(r"[\s-]", "", value)
-        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+        digits = re.sub(r"[ -]", "", value)
+        if not ascii_digits(digits) or not 12 <= len(digits) <= 19:
             # Never echo the value back: it may be a real card number.
             raise serializers.ValidationError("Enter 12 to 19 digits.", code="invalid_number")
         return digits
 
     def validate_cvc(self, value):
-        if not value.isdigit() or len(value) not in (3, 4):
+        if not ascii_digits(value) or len(value) not in (3, 4):
             raise serializers.ValidationError("Enter 3 or 4 digits.", code="invalid_cvc")
         return value
 

@@ -60,11 +60,15 @@ def create_payment(user, data, idempotency_key=""):
     payment, replay = claim_payment(user, data, idempotency_key, fingerprint)
     if replay:
         return replay
-    status, body, headers, final = charge(payment, data)
     updates = {"locked_until": None}
-    if final:  # a retry of the same request gets the same answer
-        updates.update(response_status=status, response_body=body)
-    Payment.objects.filter(pk=payment.pk).update(**updates)
+    try:
+        status, body, headers, final = charge(payment, data)
+        if final:  # a retry of the same request gets the same answer
+            updates.update(response_status=status, response_body=body)
+    finally:
+        # Whatever charge() raised, the row stays pending (reconcile_payments settles it)
+        # but never locked: a retry with the same Idempotency-Key may claim it again.
+        Payment.objects.filter(pk=payment.pk).update(**updates)
     return status, body, headers
 
 

@@ -1,8 +1,7 @@
-import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny, IsAdminUser
@@ -10,8 +9,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from backend.api import ApiError, SettingsRateMixin, error_responses
-from payments import services
+from backend.api import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    ApiError,
+    SettingsRateMixin,
+    error_responses,
+    idempotency_key_from,
+)
+from payments import services, webhooks
 from payments.models import Payment, StripeEvent
 from payments.serializers import (
     PaymentActionSerializer,
@@ -29,6 +34,11 @@ class PaymentCreateThrottle(SettingsRateMixin, UserRateThrottle):
     rate_setting = "PAYMENTS_THROTTLE"
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: PaymentSerializer(many=True), **error_responses(400, 401, 404, 429)}
+    )
+)
 class PaymentListCreateView(generics.ListAPIView):
     serializer_class = PaymentSerializer
 
@@ -43,34 +53,24 @@ class PaymentListCreateView(generics.ListAPIView):
 
     @extend_schema(
         request=PaymentCreateSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                description="Retry-safe key: the same key and body return the first answer.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: PaymentSerializer,
             202: PaymentActionSerializer,
-            **error_responses(400, 401, 409, 422, 429, 503),
+            **error_responses(400, 401, 409, 413, 415, 422, 429, 503),
         },
     )
     def post(self, request):
+        key = idempotency_key_from(request)
         serializer = PaymentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if len(key) > 255:
-            raise ApiError(
-                "Idempotency-Key is longer than 255 characters.",
-                code="invalid_idempotency_key",
-                param="Idempotency-Key",
-            )
         code, body, headers = services.create_payment(request.user, serializer.validated_data, key)
         return Response(body, status=code, headers=headers)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: PaymentSerializer, **error_responses(401, 404, 429)})
+)
 class PaymentDetailView(generics.RetrieveAPIView):
     serializer_class = PaymentSerializer
 
@@ -83,7 +83,10 @@ class RefundView(APIView):
 
     @extend_schema(
         request=RefundSerializer,
-        responses={200: PaymentSerializer, **error_responses(400, 401, 403, 404, 503)},
+        responses={
+            200: PaymentSerializer,
+            **error_responses(400, 401, 403, 404, 413, 415, 429, 503),
+        },
     )
     def post(self, request, pk):
         serializer = RefundSerializer(data=request.data)
@@ -110,7 +113,7 @@ class StripeWebhookView(APIView):
 
     @extend_schema(
         request={"application/json": OpenApiTypes.OBJECT},
-        responses={200: WebhookAckSerializer, **error_responses(400, 503)},
+        responses={200: WebhookAckSerializer, **error_responses(400, 413, 503)},
     )
     def post(self, request):
         secret = settings.STRIPE_WEBHOOK_SECRET
@@ -121,20 +124,9 @@ class StripeWebhookView(APIView):
                 status_code=503,
             )
         payload = request.data if isinstance(request.data, bytes) else b""
-        try:
-            event = stripe.Webhook.construct_event(
-                payload, request.headers.get("Stripe-Signature", ""), secret
-            )
-        except stripe.SignatureVerificationError as error:
-            raise ApiError(
-                "The Stripe-Signature header does not verify.",
-                code="invalid_signature",
-                param="Stripe-Signature",
-            ) from error
-        except (ValueError, KeyError, TypeError) as error:
-            raise ApiError(
-                "The webhook body is not a Stripe event.", code="invalid_payload"
-            ) from error
+        # Signature, then hardened parse, then Stripe's event shape: 400 invalid_signature
+        # or invalid_payload, never a 500 (see payments/webhooks.py).
+        event = webhooks.construct_event(payload, request.headers.get("Stripe-Signature"), secret)
         try:
             with transaction.atomic():
                 record = StripeEvent.objects.create(event_id=event["id"], type=event["type"])
