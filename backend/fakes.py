@@ -186,12 +186,15 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     self.close_connection = True  # drop it without a word, as a dead network does
                     return
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a late answer: the client had already given up
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -234,5 +234,7 @@ LOGGING = {
         # stripe logs request bodies (card numbers in the raw-card flow) at DEBUG.
         "stripe": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # Eager Celery (no broker) would log every task run in commands and tests.
+        "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
     },
 }
