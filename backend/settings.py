@@ -157,10 +157,12 @@ TODOS_API_URL = env.str("TODOS_API_URL", default="")
 TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 # Reminder leases and retries (README "Reminders: de-duplication, leases, expiry").
-# A claimed reminder is leased for NOTIFICATIONS_LEASE_SECONDS: longer than one
-# createMessage call (PUSH_TIMEOUT_SECONDS), well under Pushwoosh's 5-minute transactionId
-# window, so a reminder whose sender died is re-sent while the provider still de-duplicates.
-NOTIFICATIONS_LEASE_SECONDS = env.float("NOTIFICATIONS_LEASE_SECONDS", default=60.0)
+# A Celery task (or one step of the commands) sends NOTIFICATIONS_TASK_BATCH reminders,
+# PUSH_BATCH_SIZE per createMessage call. Its claim is a lease of NOTIFICATIONS_LEASE_SECONDS
+# plus PUSH_TIMEOUT_SECONDS per call (80 s by default): a reminder whose sender died is
+# taken over well inside Pushwoosh's 5-minute transactionId window, so it is not doubled.
+NOTIFICATIONS_TASK_BATCH = env.int("NOTIFICATIONS_TASK_BATCH", default=500)
+NOTIFICATIONS_LEASE_SECONDS = env.float("NOTIFICATIONS_LEASE_SECONDS", default=30.0)
 # Retries back off exponentially from the base up to the cap, while the reminder's day lasts;
 # a retry after an ambiguous failure (timeout, lost answer) waits at most the short cap,
 # so that it lands inside the provider's de-duplication window.

@@ -16,12 +16,14 @@ The services behind the management commands and the Celery tasks (notifications.
 
 import logging
 import secrets
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from notifications import todos
@@ -96,8 +98,12 @@ def planned_users(response):
     ]
 
 
-def plan(today=None, dry_run=False):
-    """Write today's reminders (idempotent); returns (summary, ids due for sending)."""
+def plan(today=None, dry_run=False, on_chunk=None):
+    """Write today's reminders (idempotent); returns (summary, ids due for sending).
+
+    Written in chunks; each chunk's ids go to `on_chunk` as soon as they are committed,
+    so the Celery plan queues batches for the workers while it writes the next chunk.
+    """
     today = today or timezone.localdate()
     response = todos.get_todos()
     if response is None:
@@ -105,20 +111,47 @@ def plan(today=None, dry_run=False):
     planned = planned_users(response)
     if dry_run:
         return summary(would_send=planned), []
-    NotificationLog.objects.bulk_create(
-        [
-            NotificationLog(user_id=user_id, kind=KIND, day=today, text=text)
-            for user_id, text in planned
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,  # planned earlier today: kept as it is
-    )
-    ids = list(
-        NotificationLog.objects.filter(kind=KIND, day=today, status__in=UNSENT)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+    size = 900 if connection.vendor == "sqlite" else 5000  # SQLite's bound parameters
+    ids = []
+    for start in range(0, len(planned), size):
+        chunk = planned[start : start + size]
+        insert_logs(today, chunk, size)
+        chunk_ids = list(
+            NotificationLog.objects.filter(
+                kind=KIND,
+                day=today,
+                status__in=UNSENT,
+                user_id__in=[user_id for user_id, _ in chunk],
+            )
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        if on_chunk:
+            on_chunk(chunk_ids)
+        ids.extend(chunk_ids)
     return summary(planned=len(planned)), ids
+
+
+def insert_logs(today, chunk, size):
+    """INSERT the chunk's reminders; one planned earlier today is kept as it is."""
+    if connection.vendor == "postgresql":  # set-based: no model instance per row
+        table = connection.ops.quote_name(NotificationLog._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, kind, day, text, status, attempts, "  # noqa: S608 (no user input)
+                "transaction_id, lease_token, message_code, last_error, created_at) "
+                "SELECT u, %s, %s, t, %s, 0, gen_random_uuid(), '', '', '', %s "
+                "FROM unnest(%s::bigint[], %s::text[]) AS x(u, t) "
+                "ON CONFLICT (user_id, kind, day) DO NOTHING",
+                [KIND, today, Status.PENDING, timezone.now(),
+                 [user_id for user_id, _ in chunk], [text for _, text in chunk]],
+            )  # fmt: skip
+        return
+    NotificationLog.objects.bulk_create(
+        [NotificationLog(user_id=u, kind=KIND, day=today, text=text) for u, text in chunk],
+        batch_size=size,
+        ignore_conflicts=True,
+    )
 
 
 def due_ids(now=None):
@@ -133,7 +166,8 @@ def due_ids(now=None):
 
 
 def batches(ids):
-    size = max(1, settings.PUSH_BATCH_SIZE)
+    """The ids split into task-sized batches (NOTIFICATIONS_TASK_BATCH reminders each)."""
+    size = max(1, settings.NOTIFICATIONS_TASK_BATCH)
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
@@ -141,19 +175,56 @@ def claim(ids, now=None):
     """Lease the claimable logs among `ids` with one UPDATE; returns the logs this run won."""
     now = now or timezone.now()
     token = secrets.token_hex(16)
-    won = (
-        NotificationLog.objects.filter(pk__in=ids, day__gte=timezone.localdate(now))
-        .filter(claimable(now))
-        .update(
-            status=Status.SENDING,
-            lease_token=token,
-            lease_expires_at=now + timedelta(seconds=settings.NOTIFICATIONS_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-        )
-    )
-    if not won:
+    claimable_now = NotificationLog.objects.filter(
+        pk__in=ids, day__gte=timezone.localdate(now)
+    ).filter(claimable(now))
+    lease = {
+        "status": Status.SENDING,
+        "lease_token": token,
+        "lease_expires_at": now + lease_duration(len(ids)),
+        "attempts": F("attempts") + 1,
+    }
+    if connection.vendor == "postgresql":
+        return sorted(update_returning(claimable_now, lease), key=lambda log: log.pk)
+    if not claimable_now.update(**lease):
         return []
     return list(NotificationLog.objects.filter(pk__in=ids, lease_token=token).order_by("id"))
+
+
+def lease_duration(count):
+    """Long enough for every createMessage call of a batch to time out, plus a margin."""
+    calls = -(-count // max(1, settings.PUSH_BATCH_SIZE))
+    return timedelta(
+        seconds=settings.NOTIFICATIONS_LEASE_SECONDS + calls * settings.PUSH_TIMEOUT_SECONDS
+    )
+
+
+def update_returning(queryset, values):
+    """queryset.update(**values), returning the updated rows (PostgreSQL's RETURNING)."""
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    fields = [field.attname for field in NotificationLog._meta.concrete_fields]
+    columns = ", ".join(
+        connection.ops.quote_name(f.column) for f in NotificationLog._meta.concrete_fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {columns}", params)
+        rows = cursor.fetchall()
+    converters = [
+        (index, field.get_db_converters(connection) + connection.ops.get_db_converters(field))
+        for index, field in enumerate(NotificationLog._meta.concrete_fields)
+    ]
+    logs = []
+    for row in rows:
+        row = list(row)
+        for index, functions in converters:
+            for convert in functions:
+                row[index] = convert(
+                    row[index], NotificationLog._meta.concrete_fields[index], connection
+                )
+        logs.append(NotificationLog.from_db(queryset.db, fields, row))
+    return logs
 
 
 def backoff(attempts, ambiguous=False):
@@ -167,60 +238,111 @@ def backoff(attempts, ambiguous=False):
 
 
 def send_batch(ids, now=None):
-    """Claim, send (one createMessage) and record one batch of reminders; returns a summary."""
+    """Claim one task's reminders, send them (createMessage per PUSH_BATCH_SIZE), record.
+
+    The claim is one UPDATE, the outcome one UPDATE for the delivered ones and one per
+    failure outcome. After a failed call the rest of the batch is not tried (the provider
+    is down or refusing); it goes back with the same backoff.
+    """
     now = now or timezone.now()
     logs = claim(ids, now)
     busy = len(ids) - len(logs)
     if not logs:
         return summary(busy=busy)
-    notifications = [
-        {
-            "text": log.text,
-            "conditions": ["UserID", "EQ", log.user_id],
-            "transaction_id": str(log.transaction_id),
-        }
-        for log in logs
-    ]
-    fields = ["status", "lease_token", "lease_expires_at", "next_attempt_at", "last_error"]
-    try:
-        codes = PushService().create_message(notifications)
-    except PushError as error:
-        ambiguous = getattr(error, "ambiguous", False)
-        counts = Counter()
-        for log in logs:
-            retry_at = now + backoff(log.attempts, ambiguous)
-            if retry_at >= end_of_day(log.day):
-                log.status = Status.EXPIRED  # no longer useful: visible, never silently dropped
-            elif error.retryable:
-                log.status = Status.PENDING
-            else:
-                log.status = Status.FAILED
-            log.next_attempt_at = retry_at if log.status != Status.EXPIRED else None
-            log.lease_token, log.lease_expires_at = "", None
-            log.last_error = str(error)[:500]
-            counts[log.status] += 1
-        NotificationLog.objects.bulk_update(logs, fields)
-        logger.warning(
-            "push batch of %d not sent (%s): %s",
-            len(logs),
-            ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
-            error,
+    token = logs[0].lease_token
+    size = max(1, settings.PUSH_BATCH_SIZE)
+    delivered, failure = {}, None
+    service = PushService()
+    for start in range(0, len(logs), size):
+        part = logs[start : start + size]
+        notifications = [
+            {
+                "text": log.text,
+                "conditions": ["UserID", "EQ", log.user_id],
+                "transaction_id": str(log.transaction_id),
+            }
+            for log in part
+        ]
+        try:
+            codes = service.create_message(notifications)
+        except PushError as error:
+            failure = record_failure(logs[start:], token, error, now, busy)
+            break
+        codes = codes if isinstance(codes, list) else []
+        delivered.update(
+            {log.pk: str(codes[i]) if i < len(codes) else "" for i, log in enumerate(part)}
         )
-        return summary(
-            busy=busy,
-            pending=counts[Status.PENDING],
-            failed=counts[Status.FAILED],
-            expired=counts[Status.EXPIRED],
+    if delivered:
+        # Recorded even if our lease lapsed meanwhile: a second holder's repeat of the
+        # same transactionIds is not delivered again, and records the same outcome.
+        record_sent(delivered)
+    result = failure or summary(busy=busy)
+    result["sent"] = len(delivered)
+    return result
+
+
+def record_failure(logs, token, error, now, busy):
+    """Back to pending/failed with a backoff, or expired past its day: one UPDATE per outcome."""
+    ambiguous = getattr(error, "ambiguous", False)
+    outcomes = defaultdict(list)
+    for log in logs:
+        retry_at = now + backoff(log.attempts, ambiguous)
+        if retry_at >= end_of_day(log.day):
+            outcomes[Status.EXPIRED, None].append(log.pk)  # visible, never silently dropped
+        else:
+            status = Status.PENDING if error.retryable else Status.FAILED
+            outcomes[status, retry_at].append(log.pk)
+    counts = Counter()
+    for (status, retry_at), ids in outcomes.items():
+        NotificationLog.objects.filter(pk__in=ids, lease_token=token).update(
+            status=status,
+            next_attempt_at=retry_at,
+            lease_token="",
+            lease_expires_at=None,
+            last_error=str(error)[:500],
         )
-    codes = codes if isinstance(codes, list) else []
+        counts[status] += len(ids)
+    logger.warning(
+        "push batch of %d not sent (%s): %s",
+        len(logs),
+        ", ".join(f"{n} {status}" for status, n in sorted(counts.items())),
+        error,
+    )
+    return summary(
+        busy=busy,
+        pending=counts[Status.PENDING],
+        failed=counts[Status.FAILED],
+        expired=counts[Status.EXPIRED],
+    )
+
+
+def record_sent(codes):
+    """Mark {log id: message code} sent: one UPDATE ... FROM VALUES on PostgreSQL."""
     sent_at = timezone.now()
-    for index, log in enumerate(logs):
-        log.status, log.sent_at = Status.SENT, sent_at
-        log.lease_token, log.lease_expires_at, log.next_attempt_at = "", None, None
-        log.last_error = ""
-        log.message_code = str(codes[index]) if index < len(codes) else ""
-    NotificationLog.objects.bulk_update(logs, [*fields, "sent_at", "message_code"])
-    return summary(busy=busy, sent=len(logs))
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(NotificationLog._meta.db_table)
+        values = ", ".join(["(%s::bigint, %s)"] * len(codes))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS n SET status = %s, sent_at = %s, lease_token = '', "  # noqa: S608 (no user input)
+                "lease_expires_at = NULL, next_attempt_at = NULL, last_error = '', "
+                f"message_code = v.code FROM (VALUES {values}) AS v(id, code) WHERE n.id = v.id",
+                [Status.SENT, sent_at, *[item for pair in codes.items() for item in pair]],
+            )
+        return
+    with transaction.atomic():  # one commit for the outcome
+        NotificationLog.objects.filter(pk__in=list(codes)).update(
+            status=Status.SENT,
+            sent_at=sent_at,
+            lease_token="",
+            lease_expires_at=None,
+            next_attempt_at=None,
+            last_error="",
+        )
+        NotificationLog.objects.bulk_update(
+            [NotificationLog(pk=pk, message_code=code) for pk, code in codes.items()],
+            ["message_code"],
+        )
 
 
 def send_all(ids, now=None):

@@ -43,8 +43,11 @@ def fan_out(ids):
 def plan_reminders(day=None):
     """Write today's reminders and queue one task per batch; returns the counts."""
     expired = reminders.expire_stale()
-    planned, ids = reminders.plan(day and reminders.parse_day(day))
-    return {"planned": planned["planned"], "batches": fan_out(ids), "expired": expired}
+    queued = []
+    planned, _ = reminders.plan(
+        day and reminders.parse_day(day), on_chunk=lambda ids: queued.append(fan_out(ids))
+    )
+    return {"planned": planned["planned"], "batches": sum(queued), "expired": expired}
 
 
 @shared_task(name="notifications.tasks.send_reminder_batch")

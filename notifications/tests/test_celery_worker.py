@@ -84,6 +84,8 @@ class CeleryWorkerTests(TransactionTestCase):
             "PUSH_AUTH_KEY": self.push.auth,
             "TODOS_API_URL": self.server.url + "/todos-api/",
             "PUSH_BATCH_SIZE": "10",
+            "NOTIFICATIONS_TASK_BATCH": "20",  # 15 tasks of 2 createMessage calls
+            "PUSH_TIMEOUT_SECONDS": "1",  # with the lease below: a 4 s lease per task
             "SLOW_TESTS": "",
         }
         self.producer = Celery(

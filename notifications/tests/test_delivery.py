@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import TestCase, TransactionTestCase, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backend.fakeservices import start_fake_services
@@ -47,7 +48,7 @@ class Scenario:
         self.todo_api.todos = [
             {"userId": i, "id": i, "title": "x", "completed": False} for i in USERS
         ]
-        self.enterContext(override_settings(PUSH_BATCH_SIZE=4))
+        self.enterContext(override_settings(PUSH_BATCH_SIZE=4, NOTIFICATIONS_TASK_BATCH=4))
 
     def creates(self):
         return [r for r in self.push.requests if r[0] == "/createMessage"]
@@ -111,7 +112,7 @@ class ProviderFaultTests(Scenario, FakeNotificationServicesMixin, TestCase):
         self.assert_each_delivered_once()
 
     def test_outage_of_seven_failed_calls_then_recovery_the_same_day(self):
-        self.enterContext(override_settings(PUSH_BATCH_SIZE=100))
+        self.enterContext(override_settings(PUSH_BATCH_SIZE=100, NOTIFICATIONS_TASK_BATCH=100))
         self.push.faults.add("POST /createMessage", "api_error", times=7)
         now = T0
         with self.assertLogs("notifications.tasks", "WARNING") as logs:
@@ -129,7 +130,7 @@ class ProviderFaultTests(Scenario, FakeNotificationServicesMixin, TestCase):
         self.assertEqual(set(NotificationLog.objects.values_list("attempts", flat=True)), {8})
 
     def test_an_outage_all_day_expires_the_reminders_visibly(self):
-        self.enterContext(override_settings(PUSH_BATCH_SIZE=100))
+        self.enterContext(override_settings(PUSH_BATCH_SIZE=100, NOTIFICATIONS_TASK_BATCH=100))
         self.push.faults.add("POST /createMessage", "api_error", times=1000)
         now = T0
         expired = 0
@@ -199,7 +200,7 @@ class OverlapTests(Scenario, FakeNotificationServicesMixin, TestCase):
             ]
         )  # fmt: skip
         self.assertEqual(retry_pending(now=seconds(30))["sent"], 0, "the lease still holds")
-        lapse = settings.NOTIFICATIONS_LEASE_SECONDS + 1
+        lapse = reminders.lease_duration(len(ids)).total_seconds() + 1
         self.assertEqual(retry_pending(now=seconds(lapse))["sent"], 10)
         self.assert_each_delivered_once()
         self.assertEqual(len(self.push.duplicates), 10)
@@ -207,8 +208,35 @@ class OverlapTests(Scenario, FakeNotificationServicesMixin, TestCase):
     def test_claims_and_records_in_bulk(self):
         reminders.plan(T0.date())
         ids = list(NotificationLog.objects.values_list("id", flat=True))[:4]
-        with self.assertNumQueries(3):  # one UPDATE to lease, one SELECT, one UPDATE to record
+        with CaptureQueriesContext(connection) as queries:
             self.assertEqual(reminders.send_batch(ids, T0)["sent"], 4)
+        statements = [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"].upper()]
+        if connection.vendor == "postgresql":  # UPDATE ... RETURNING; UPDATE ... FROM VALUES
+            self.assertEqual(statements, ["UPDATE", "UPDATE"])
+        else:  # lease, read the lease back, record the outcome, the message codes
+            self.assertEqual(statements, ["UPDATE", "SELECT", "UPDATE", "UPDATE"])
+        log = NotificationLog.objects.get(pk=ids[0])
+        self.assertEqual((log.status, log.attempts, log.lease_token), ("sent", 1, ""))
+        self.assertEqual(log.message_code, self.push.outbox[-1]["code"])
+
+
+class TaskBatchTests(Scenario, FakeNotificationServicesMixin, TestCase):
+    def test_a_task_sends_several_calls_and_stops_at_the_first_failure(self):
+        reminders.plan(T0.date())
+        ids = sorted(NotificationLog.objects.values_list("id", flat=True))
+
+        def second_call_times_out(path, request):
+            self.push.faults.add("POST /createMessage", "timeout")
+            self.push.on_request = None
+
+        self.push.on_request = second_call_times_out  # the first call gets through
+        with self.assertLogs("notifications.tasks", "WARNING"):
+            result = reminders.send_batch(ids, T0)
+        self.assertEqual((result["sent"], result["pending"]), (4, 6))
+        self.assertEqual(len(self.creates()), 1, "the third call was not tried")
+        self.assertEqual(reminders.lease_duration(10), timedelta(seconds=30 + 3 * 10))
+        retry_pending(now=seconds(61))
+        self.assert_each_delivered_once()
 
 
 class CeleryTaskTests(Scenario, FakeNotificationServicesMixin, TestCase):
@@ -218,7 +246,7 @@ class CeleryTaskTests(Scenario, FakeNotificationServicesMixin, TestCase):
         self.assertTrue(settings.CELERY_TASK_ALWAYS_EAGER)
         with mock.patch.object(send_reminder_batch, "delay", wraps=send_reminder_batch) as delay:
             result = plan_reminders.delay().get()
-        self.assertEqual(result, {"planned": 10, "batches": 3, "expired": 0})
+        self.assertEqual(result, {"planned": 10, "batches": 3, "expired": 0})  # tasks of 4
         self.assertEqual([len(call.args[0]) for call in delay.call_args_list], [4, 4, 2])
         self.assert_each_delivered_once()
         again = send_reminder_batch.delay(delay.call_args_list[0].args[0]).get()
