@@ -193,7 +193,8 @@ def main():
                 f"each delivered once: {result['once']})",
                 flush=True,
             )
-    print(f"\nReminders on PostgreSQL ({os.cpu_count()} cores; shared machine, figures under load)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nReminders on PostgreSQL ({os.cpu_count()} cores, load average {load})")
     header = "".join(f"{f'{w} worker(s)':>16}" for w in worker_counts)
     print(f"{'users':>8}{header}{'speed-up':>11}{'exactly once':>14}")
     for size in sizes:
