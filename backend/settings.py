@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
 # The real-worker test (SLOW_TESTS=1) needs a test database another process can open.
 if env.bool("SLOW_TESTS", default=False) and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+    # A throwaway file: no fsync per commit (the suite stays as fast as in memory); WAL lets
+    # the worker process write while the test process reads.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+        "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;"
+    )
 
 # --- Tests that talk to real services (skipped unless enabled) --------------
 REAL_NETWORK_TESTS = env.bool("REAL_NETWORK_TESTS", default=False)
