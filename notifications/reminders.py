@@ -4,11 +4,12 @@ The services behind the management commands and the Celery tasks (notifications.
 
 - `plan(today)` writes the day's NotificationLog rows in bulk (one per active user with
   unfinished todos; a second plan the same day adds nothing) and returns the due ids.
-- `send_batch(ids)` claims the claimable ones with ONE UPDATE (status `sending`, a random
-  lease token, a lease expiry), calls createMessage once with a stable `transactionId`
-  per log, and records the outcome with one bulk UPDATE. Two overlapping runs, or a
-  redelivered Celery task, cannot both claim a log: the UPDATE's WHERE is re-checked on
-  the row it locks, so the loser claims nothing.
+- `send_batch(ids)` (one task: NOTIFICATIONS_TASK_BATCH reminders) claims the claimable
+  ones with ONE UPDATE (status `sending`, a random lease token, a lease expiry), calls
+  createMessage per PUSH_BATCH_SIZE with a stable `transactionId` per log, and records
+  the outcome with one UPDATE. Two overlapping runs, or a redelivered Celery task, cannot
+  both claim a log: the UPDATE's WHERE is re-checked on the row it locks, so the loser
+  claims nothing.
 - A failed call puts the logs back to `pending` (`failed` for errors a retry will not
   fix) with an exponential backoff in `next_attempt_at`; a log still unsent when its
   day is over becomes `expired` (counted in summaries, filterable in the admin).
