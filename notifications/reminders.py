@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
@@ -186,7 +187,14 @@ def claim(ids, now=None):
         "attempts": F("attempts") + 1,
     }
     if connection.vendor == "postgresql":
-        return sorted(update_returning(claimable_now, lease), key=lambda log: log.pk)
+        # One statement: UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+        # RETURNING. Rows another claim is locking right now are skipped, not waited
+        # for, so overlapping claims never queue behind each other or deadlock.
+        inner, params = claimable_now.order_by().values("pk").query.sql_with_params()
+        locked = NotificationLog.objects.filter(
+            pk__in=RawSQL(f"{inner} FOR UPDATE SKIP LOCKED", params)  # noqa: S611 (ORM SQL, bound params)
+        )
+        return sorted(update_returning(locked, lease), key=lambda log: log.pk)
     if not claimable_now.update(**lease):
         return []
     return list(NotificationLog.objects.filter(pk__in=ids, lease_token=token).order_by("id"))

@@ -6,15 +6,17 @@ de-duplication window runs on its own clock (real time unless a test moves it).
 """
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from unittest import mock, skipUnless
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from backend.fakeservices import start_fake_services
 from notifications import reminders
@@ -362,6 +364,35 @@ class ConcurrentRunsTests(TransactionTestCase):
             self.assertEqual(push.deliveries_per_user(), dict.fromkeys(USERS, 1))
             self.assertEqual(push.duplicates, [])
             self.assertEqual(NotificationLog.objects.filter(status="sent").count(), 10)
+
+    def test_a_claim_skips_rows_another_claim_is_locking_instead_of_waiting(self):
+        User.objects.bulk_create([User(id=i, username=f"user{i}") for i in USERS])
+        logs = NotificationLog.objects.bulk_create(
+            [NotificationLog(user_id=i, day=timezone.localdate(), text="x") for i in USERS]
+        )
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_a_row_lock():
+            try:
+                with transaction.atomic():
+                    NotificationLog.objects.select_for_update().get(pk=logs[0].pk)
+                    locked.set()
+                    release.wait(10)
+            finally:
+                connection.close()
+
+        holder = threading.Thread(target=hold_a_row_lock)
+        holder.start()
+        try:
+            self.assertTrue(locked.wait(10))
+            started = time.monotonic()
+            won = reminders.claim([log.pk for log in logs])
+            self.assertLess(time.monotonic() - started, 2, "did not wait for the lock")
+        finally:
+            release.set()
+            holder.join(10)
+        self.assertEqual(sorted(log.pk for log in won), sorted(log.pk for log in logs[1:]))
+        self.assertEqual(NotificationLog.objects.get(pk=logs[0].pk).status, "pending")
 
 
 class PushUnavailableTests(TestCase):
