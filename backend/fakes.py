@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,16 +44,25 @@ class FakeResponse:
 class TransportFault(Exception):
     """Raised by a fake to make the transport fail the way a network does.
 
-    kind is "timeout", "connection_error" or "lost_response" (the request was
-    performed, but the answer never reached the client).
+    kind is "timeout", "connection_error", "lost_response" (the request was
+    performed, but the answer never reached the client) or "slow_response" (performed,
+    and `answer` comes `delay` seconds late: after the client's timeout). In process
+    slow_response is a read timeout; over HTTP the server sleeps, then answers.
     """
 
-    def __init__(self, kind):
+    def __init__(self, kind, answer=None, delay=0.0):
         super().__init__(kind)
-        self.kind = kind
+        self.kind, self.answer, self.delay = kind, answer, delay
 
 
-FAULT_KINDS = {"api_error", "rate_limit", "timeout", "connection_error", "lost_response"}
+FAULT_KINDS = {
+    "api_error",
+    "rate_limit",
+    "timeout",
+    "connection_error",
+    "lost_response",
+    "slow_response",
+}
 
 
 class FaultPlan:
@@ -116,7 +126,7 @@ class RequestsAdapter(BaseAdapter):
         try:
             answer = self.fake.handle(request.method, path, parts.query, body, request.headers)
         except TransportFault as fault:
-            if fault.kind == "timeout":
+            if fault.kind in ("timeout", "slow_response"):
                 raise requests.exceptions.ReadTimeout(
                     f"fake timeout from {request.url}", request=request
                 ) from None
@@ -169,15 +179,22 @@ class _Handler(BaseHTTPRequestHandler):
             path = parts.path[len(mount) :] or "/"
             try:
                 answer = fake.handle(self.command, path, parts.query, body, self.headers)
-            except TransportFault:
-                self.close_connection = True  # drop it without a word, as a dead network does
-                return
-        self.send_response(answer.status)
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
+            except TransportFault as fault:
+                if fault.kind == "slow_response" and fault.answer is not None:
+                    time.sleep(fault.delay)  # the client has given up by now
+                    answer = fault.answer
+                else:
+                    self.close_connection = True  # drop it without a word, as a dead network does
+                    return
+        try:
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # a late answer: the client had already given up
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

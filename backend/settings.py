@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -196,6 +197,63 @@ PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
 TODOS_API_URL = env.str("TODOS_API_URL", default="")
 TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+# Reminder leases and retries (README "Reminders: de-duplication, leases, expiry").
+# A Celery task (or one step of the commands) sends NOTIFICATIONS_TASK_BATCH reminders,
+# PUSH_BATCH_SIZE per createMessage call. Its claim is a lease of NOTIFICATIONS_LEASE_SECONDS
+# plus PUSH_TIMEOUT_SECONDS per call (80 s by default): a reminder whose sender died is
+# taken over well inside Pushwoosh's 5-minute transactionId window, so it is not doubled.
+NOTIFICATIONS_TASK_BATCH = env.int("NOTIFICATIONS_TASK_BATCH", default=500)
+NOTIFICATIONS_LEASE_SECONDS = env.float("NOTIFICATIONS_LEASE_SECONDS", default=30.0)
+# Retries back off exponentially from the base up to the cap, while the reminder's day lasts;
+# a retry after an ambiguous failure (timeout, lost answer) waits at most the short cap,
+# so that it lands inside the provider's de-duplication window.
+NOTIFICATIONS_RETRY_BASE_SECONDS = env.float("NOTIFICATIONS_RETRY_BASE_SECONDS", default=30.0)
+NOTIFICATIONS_RETRY_MAX_SECONDS = env.float("NOTIFICATIONS_RETRY_MAX_SECONDS", default=1800.0)
+NOTIFICATIONS_AMBIGUOUS_RETRY_MAX_SECONDS = env.float(
+    "NOTIFICATIONS_AMBIGUOUS_RETRY_MAX_SECONDS", default=60.0
+)
+
+# --- Celery (reminders) ------------------------------------------------------
+# Without CELERY_BROKER_URL tasks run eagerly in the calling process, so `make run`, the
+# management commands and the tests need no broker. Production: redis://host:6379/0.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://"
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://"
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+# A task is acknowledged when it has finished, so a worker killed mid-batch leaves the
+# message to be redelivered (leases and transactionId make the redelivery send nothing twice).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis redelivers an unacknowledged task after the visibility timeout: far longer than a
+# batch takes (about a second), short enough that a lost worker's batches return the same day.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "plan-daily-reminders": {
+        "task": "notifications.tasks.plan_reminders",
+        "schedule": crontab(
+            hour=env.int("REMINDERS_HOUR", default=9), minute=env.int("REMINDERS_MINUTE", default=0)
+        ),
+    },
+    "retry-notifications": {
+        "task": "notifications.tasks.retry_notifications",
+        "schedule": env.float("REMINDERS_RETRY_EVERY_SECONDS", default=60.0),
+    },
+}
+# The real-worker test (SLOW_TESTS=1) needs a test database another process can open.
+if env.bool("SLOW_TESTS", default=False) and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+    # A throwaway file: no fsync per commit (the suite stays as fast as in memory); WAL lets
+    # the worker process write while the test process reads.
+    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
+        "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;"
+    )
 
 # --- Tests that talk to real services (skipped unless enabled) --------------
 REAL_NETWORK_TESTS = env.bool("REAL_NETWORK_TESTS", default=False)
@@ -224,6 +282,8 @@ LOGGING = {
         # stripe logs request bodies (card numbers in the raw-card flow) at DEBUG.
         "stripe": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # Eager Celery (no broker) would log every task run in commands and tests.
+        "celery.app.trace": {"level": "WARNING" if CELERY_TASK_ALWAYS_EAGER else "INFO"},
     },
 }
 

@@ -10,5 +10,13 @@ class DeviceAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationLog)
 class NotificationLogAdmin(admin.ModelAdmin):
-    list_display = ["id", "user", "day", "status", "attempts", "message_code", "last_error"]
+    """Every reminder, expired ones included: filter by status to see what never went out."""
+
+    list_display = [
+        "id", "user", "day", "status", "attempts", "next_attempt_at", "sent_at",
+        "message_code", "last_error",
+    ]  # fmt: skip
     list_filter = ["status", "kind", "day"]
+    search_fields = ["user__username", "transaction_id", "message_code"]
+    readonly_fields = ["transaction_id", "lease_token", "lease_expires_at", "created_at"]
+    list_select_related = ["user"]

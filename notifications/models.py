@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -33,12 +35,20 @@ class Device(models.Model):
 
 
 class NotificationLog(models.Model):
-    """Every reminder: pending until the provider accepted it. One per user, kind and day."""
+    """Every reminder: one per user, kind and day, written before the provider is called.
+
+    pending -> sending (a lease: `lease_token` + `lease_expires_at`) -> sent; a failed
+    attempt goes back to pending (or failed, for errors a retry will not fix) with
+    `next_attempt_at` set by the backoff; still unsent when its day is over: expired.
+    `transaction_id` is the provider's de-duplication key, the same on every retry.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
+        SENDING = "sending"
         SENT = "sent"
         FAILED = "failed"
+        EXPIRED = "expired"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -50,6 +60,15 @@ class NotificationLog(models.Model):
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )
     attempts = models.PositiveIntegerField(default=0)
+    transaction_id = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Sent as Pushwoosh's transactionId: a retry of this reminder is not delivered twice.",
+    )
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     message_code = models.CharField(max_length=64, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -62,6 +81,7 @@ class NotificationLog(models.Model):
                 fields=["user", "kind", "day"], name="one_notification_per_user_kind_day"
             )
         ]
+        indexes = [models.Index(fields=["day", "status"], name="notification_day_status")]
 
     def __str__(self):
         return f"{self.kind} for {self.user_id} on {self.day}: {self.status}"

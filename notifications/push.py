@@ -27,9 +27,18 @@ class PushConfigurationError(PushError):
 
 
 class PushUnavailable(PushError):
-    """Timeouts, connection failures, 429 and 5xx: worth retrying later."""
+    """Timeouts, connection failures, 429 and 5xx: worth retrying later.
+
+    `ambiguous` is True when the provider may have performed the request anyway (the
+    answer timed out or the connection broke after the request was written): only
+    the transactionId de-duplication makes a retry of such a call safe.
+    """
 
     retryable = True
+
+    def __init__(self, message, ambiguous=False):
+        super().__init__(message)
+        self.ambiguous = ambiguous
 
 
 class PushService:
@@ -39,15 +48,26 @@ class PushService:
         self.auth = settings.PUSH_AUTH_KEY if auth is None else auth
 
     def create_message(self, notifications):
-        """Send [{'text': ..., 'conditions': [tag, op, value]}, ...]; returns the message codes."""
+        """Send [{'text', 'conditions': [tag, op, value], 'transaction_id'?}, ...]; returns codes.
+
+        `transaction_id` becomes the notification's `transactionId`, Pushwoosh's
+        de-duplication key: createMessage documents it as an optional unique message
+        identifier that prevents duplicates when a request is repeated after network
+        problems, kept on Pushwoosh's side for 5 minutes
+        (https://docs.pushwoosh.com/developer/api-reference/messages-api/, createMessage
+        request example). A repeat within that window is answered but not sent again.
+        """
         codes = []
         size = max(1, settings.PUSH_BATCH_SIZE)
         for start in range(0, len(notifications), size):
             batch = notifications[start : start + size]
-            payload = [
-                {"send_date": "now", "content": n["text"], "conditions": [list(n["conditions"])]}
-                for n in batch
-            ]
+            payload = []
+            for n in batch:
+                item = {"send_date": "now", "content": n["text"]}
+                if n.get("transaction_id"):
+                    item["transactionId"] = str(n["transaction_id"])
+                item["conditions"] = [list(n["conditions"])]
+                payload.append(item)
             response = self.call("createMessage", {"notifications": payload})
             codes.extend((response or {}).get("Messages") or [])
         return codes
@@ -76,10 +96,16 @@ class PushService:
         body = {"request": {"application": self.application, "auth": self.auth, **request}}
         try:
             response = session.post(url, json=body, timeout=settings.PUSH_TIMEOUT_SECONDS)
+        except requests.ConnectTimeout as error:  # never connected: nothing was sent
+            raise PushUnavailable(f"{method}: cannot connect to the push provider") from error
         except requests.Timeout as error:
-            raise PushUnavailable(f"{method}: the push provider timed out") from error
+            raise PushUnavailable(
+                f"{method}: the push provider timed out", ambiguous=True
+            ) from error
         except requests.RequestException as error:
-            raise PushUnavailable(f"{method}: cannot reach the push provider ({error})") from error
+            raise PushUnavailable(
+                f"{method}: cannot reach the push provider ({error})", ambiguous=True
+            ) from error
         if response.status_code in (401, 403):
             raise PushConfigurationError(
                 f"{method}: the push provider refused our credentials (HTTP {response.status_code}); "

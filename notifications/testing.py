@@ -11,6 +11,8 @@ import json
 import re
 import secrets
 import threading
+import time
+from collections import Counter
 from urllib.parse import parse_qs
 
 from django.conf import settings
@@ -35,8 +37,22 @@ def _error_on_method_or_path(method, path, routes):
     return None
 
 
+# Pushwoosh's createMessage takes an optional per-notification `transactionId`, a unique
+# message identifier that prevents duplicates when a request is repeated after network
+# problems; Pushwoosh keeps it for 5 minutes
+# (https://docs.pushwoosh.com/developer/api-reference/messages-api/, createMessage).
+TRANSACTION_ID_WINDOW_SECONDS = 5 * 60
+
+
 class FakePushProvider:
-    """Stateful Pushwoosh: message codes, 210 argument errors, auth failures, an outbox."""
+    """Stateful Pushwoosh: message codes, 210 argument errors, auth failures, an outbox.
+
+    A notification whose transactionId was seen in the last 5 minutes is accepted and
+    answered with the first one's message code, but not delivered again (`duplicates`
+    lists them); after the window the key is forgotten, as Pushwoosh forgets it.
+    `clock` (seconds) can be replaced to move time; `latency` delays every answer
+    (after the request is performed); `on_request(path, request)` runs before answering.
+    """
 
     ROUTES = {
         "/createMessage": "POST",
@@ -49,14 +65,20 @@ class FakePushProvider:
         self.application, self.auth = application, auth
         self.faults = FaultPlan()
         self._lock = threading.Lock()
+        self.clock = time.monotonic
         self.reset()
 
     def reset(self):
-        self.outbox = []  # every notification accepted: {"code", "content", "conditions", ...}
+        self.outbox = []  # every notification delivered: {"code", "content", "conditions", ...}
         self.devices = {}  # hwid -> registration
         self.unregistered = []  # hwids removed by unregisterDevice, in order
         self.deleted = []
         self.requests = []
+        self.transactions = {}  # transactionId -> (message code, when first accepted)
+        self.duplicates = []  # transactionIds answered within the window, not delivered again
+        self.latency = 0.0
+        self.slow_response_delay = 1.0  # over HTTP: how late a slow_response answer comes
+        self.on_request = None
         self.faults.clear()
 
     @staticmethod
@@ -93,8 +115,14 @@ class FakePushProvider:
             if request.get("application") != self.application:
                 return self._argument_error("Application not found")
             answer = getattr(self, path.strip("/"))(request)
+        if self.on_request:
+            self.on_request(path, request)
+        if self.latency:
+            time.sleep(self.latency)
         if fault == "lost_response":
             raise TransportFault(fault)  # performed (messages sent), but the answer is lost
+        if fault == "slow_response":  # performed; the answer comes after the client's timeout
+            raise TransportFault(fault, answer=answer, delay=self.slow_response_delay)
         return answer
 
     def createMessage(self, request):
@@ -112,17 +140,32 @@ class FakePushProvider:
                 for c in conditions
             ):
                 return self._argument_error("Invalid conditions: each is [tag, operator, value]")
+            transaction_id = notification.get("transactionId")
+            if transaction_id is not None and (
+                not isinstance(transaction_id, str) or not transaction_id
+            ):
+                return self._argument_error("Invalid transactionId: a non-empty string is required")
             accepted.append(notification)
         codes = []
+        now = self.clock()
         for notification in accepted:
+            transaction_id = notification.get("transactionId")
+            seen = self.transactions.get(transaction_id) if transaction_id else None
+            if seen and now - seen[1] < TRANSACTION_ID_WINDOW_SECONDS:
+                codes.append(seen[0])  # a repeat: answered as the first, not delivered again
+                self.duplicates.append(transaction_id)
+                continue
             code = f"{secrets.token_hex(4).upper()}-{secrets.token_hex(4).upper()}"
             codes.append(code)
+            if transaction_id:
+                self.transactions[transaction_id] = (code, now)
             self.outbox.append(
                 {
                     "code": code,
                     "content": notification["content"],
                     "conditions": notification.get("conditions", []),
                     "send_date": notification.get("send_date", "now"),
+                    "transactionId": transaction_id,
                 }
             )
         return FakeResponse.json(
@@ -169,6 +212,15 @@ class FakePushProvider:
     def received_by(self, user_id):
         """The texts a user would have received (conditions UserID EQ user_id)."""
         return [m["content"] for m in self.outbox if ["UserID", "EQ", user_id] in m["conditions"]]
+
+    def deliveries_per_user(self):
+        """{user id: number of pushes delivered} for UserID EQ conditions (one pass)."""
+        counts = Counter()
+        for message in self.outbox:
+            for condition in message["conditions"]:
+                if condition[:2] == ["UserID", "EQ"]:
+                    counts[condition[2]] += 1
+        return counts
 
 
 def seed_users():

@@ -1,5 +1,6 @@
 import io
 import json
+from datetime import timedelta
 from unittest import mock
 from unittest.mock import MagicMock, Mock, patch
 
@@ -11,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import TestCase, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APITestCase
 
 from backend.fakeservices import start_fake_services
@@ -46,8 +48,15 @@ class SeedShapeTests(FakeNotificationServicesMixin, TestCase):
             PushService, "create_message", MagicMock(name="create_message")
         ) as create:
             send_reminder()
+        log = NotificationLog.objects.get()
         create.assert_called_with(
-            [{"text": "You have 1 unfinished todo", "conditions": ["UserID", "EQ", user.id]}]
+            [
+                {
+                    "text": "You have 1 unfinished todo",
+                    "conditions": ["UserID", "EQ", user.id],
+                    "transaction_id": str(log.transaction_id),
+                }
+            ]
         )
 
     @override_settings(
@@ -118,9 +127,13 @@ class ReminderTests(FakeNotificationServicesMixin, TestCase):
         self.assertEqual(NotificationLog.objects.get().status, "pending")
         out = io.StringIO()
         call_command("retry_notifications", stdout=out)
-        self.assertIn("sent 1", out.getvalue())
-        call_command("retry_notifications", stdout=io.StringIO())
-        send_reminder()
+        self.assertIn("sent 0", out.getvalue(), "not before its backoff has elapsed")
+        later = timezone.now() + timedelta(seconds=settings.NOTIFICATIONS_RETRY_BASE_SECONDS + 1)
+        with mock.patch("django.utils.timezone.now", return_value=later):
+            call_command("retry_notifications", stdout=out)
+            self.assertIn("sent 1", out.getvalue())
+            call_command("retry_notifications", stdout=io.StringIO())
+            send_reminder()
         self.assertEqual(self.push.received_by(1), ["You have 2 unfinished todos"])
         self.assertEqual(NotificationLog.objects.get().attempts, 2)
 
@@ -128,11 +141,9 @@ class ReminderTests(FakeNotificationServicesMixin, TestCase):
         from notifications.models import NotificationLog as Log
         from notifications.tasks import claim
 
-        log = Log.objects.create(user=self.users[0], day="2026-01-01", text="x")
-        seen_by_run_a = Log.objects.get(pk=log.pk)
-        seen_by_run_b = Log.objects.get(pk=log.pk)
-        self.assertEqual(claim([seen_by_run_a]), [seen_by_run_a])
-        self.assertEqual(claim([seen_by_run_b]), [], "the second run lost the row")
+        log = Log.objects.create(user=self.users[0], day=timezone.localdate(), text="x")
+        self.assertEqual(claim([log.pk]), [log], "run A leases the row")
+        self.assertEqual(claim([log.pk]), [], "run B finds it leased")
         self.assertEqual(Log.objects.get(pk=log.pk).attempts, 1)
 
     def test_dry_run_sends_and_records_nothing(self):

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox
+from notifications.reminders import describe
 from notifications.tasks import send_reminder
 from notifications.todos import TodoApiError
 
@@ -25,4 +26,4 @@ class Command(BaseCommand):
                 self.stdout.write(f"  would send to user {user_id}: {text}")
             self.stdout.write(f"dry run: {len(summary['would_send'])} reminders, none sent")
             return
-        self.stdout.write(f"sent {summary['sent']}, left pending {summary['pending']}")
+        self.stdout.write(describe(summary))
