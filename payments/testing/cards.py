@@ -96,6 +96,10 @@ class TestCard:
     country: str = "US"
     decline: Decline | None = None
     requires_3ds: bool = False
+    # What a refund of a successful charge does (docs.stripe.com/testing#refunds):
+    # None: succeeds at once; "pending": stays pending until settled; "fails_later": looks
+    # succeeded at first, then fails asynchronously (failure_reason expired_or_canceled_card).
+    refund_outcome: str | None = None
 
     @property
     def last4(self):
@@ -123,6 +127,9 @@ CARDS = {
         _card("36227206271667", "Diners Club", "diners"),
         _card("3566002020360505", "JCB", "jcb", country="JP"),
         _card("6200000000000005", "UnionPay", "unionpay", country="CN"),
+        # Refunds: Stripe's refund test cards (the charge itself succeeds).
+        _card("4000000000005126", refund_outcome="fails_later"),
+        _card("4000000000007726", refund_outcome="pending"),
         # Declines.
         _card("4000000000000002", decline=GENERIC_DECLINE),
         _card("4000000000009995", decline=INSUFFICIENT_FUNDS),

@@ -170,6 +170,7 @@ class FakeStripe:
             self._idempotent = {}
             self._card_of = {}  # card/pm id -> cards.TestCard (never the full number)
             self._used_tokens = set()
+            self._unsettled_refunds = []  # refunds whose test card settles them later
             self.delivered = set()
             self.faults.clear()
 
@@ -206,6 +207,12 @@ class FakeStripe:
         ("GET", "/v1/charges/{id}", "retrieve", {"object_name": "charge"}),
         ("POST", "/v1/charges/{id}/capture", "capture_charge", {}),
         ("POST", "/v1/refunds", "create_refund", {}),
+        (
+            "GET",
+            "/v1/refunds",
+            "list_objects",
+            {"object_name": "refund", "filters": {"charge", "payment_intent"}},
+        ),
         ("GET", "/v1/refunds/{id}", "retrieve", {"object_name": "refund"}),
         ("POST", "/v1/payment_methods", "create_payment_method", {}),
         ("GET", "/v1/payment_methods/{id}", "retrieve_payment_method", {}),
@@ -285,12 +292,12 @@ class FakeStripe:
                 "backoff of your requests.",
                 "rate_limit",
             )
-        params.pop("expand", None)
+        expand = params.pop("expand", None) or []
         key = headers.get("Idempotency-Key") if method == "POST" else None
         result = self._replay(api_key, key, method, path, params) if key else None
         if result is None:
             try:
-                status, payload = 200, handler(params, **groups)
+                status, payload = 200, self._expand(handler(params, **groups), expand)
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
             # Like Stripe, keep the answer once the endpoint ran (success or a card error),
@@ -306,6 +313,25 @@ class FakeStripe:
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
         return result
+
+    def _expand(self, payload, expand):
+        """Stripe's `expand[]`: an id field (dotted paths descend) becomes a copy of the object."""
+        if not expand or not isinstance(payload, dict):
+            return payload
+        payload = json.loads(json.dumps(payload))  # the answer's copy, never the stored object
+        if isinstance(expand, dict):  # expand[0]=charge, as stripe-python encodes lists
+            expand = [expand[index] for index in sorted(expand, key=str)]
+        for path in expand if isinstance(expand, list) else [expand]:
+            self._expand_path(payload, str(path).split("."))
+        return payload
+
+    def _expand_path(self, obj, parts):
+        if not parts or not isinstance(obj, dict):
+            return
+        value = obj.get(parts[0])
+        if isinstance(value, str) and value in self.objects:
+            value = obj[parts[0]] = json.loads(json.dumps(self.get(value)))
+        self._expand_path(value, parts[1:])
 
     def _authenticate(self, headers):
         auth = headers.get("Authorization") or ""
@@ -745,7 +771,7 @@ class FakeStripe:
                 "parameter_invalid_integer",
                 "limit",
             )
-        for name in ("customer", "payment_intent", "type"):
+        for name in ("customer", "payment_intent", "type", "charge"):
             if params.get(name):
                 items = [i for i in items if i.get(name) == params[name]]
         created = params.get("created")
@@ -844,12 +870,19 @@ class FakeStripe:
             },
             "metadata": params.get("metadata") or {},
             "payment_intent": charge["payment_intent"],
+            "failure_reason": None,
+            "pending_reason": None,
             "reason": params.get("reason"),
             "receipt_number": None,
             "source_transfer_reversal": None,
             "status": "succeeded",
             "transfer_reversal": None,
         }
+        outcome = self._card_of[charge["payment_method"]].refund_outcome
+        if outcome == "pending":
+            refund.update(status="pending", pending_reason="processing")
+        if outcome:
+            self._unsettled_refunds.append(refund["id"])
         self.objects[refund["id"]] = refund
         previous = {"amount_refunded": charge["amount_refunded"], "refunded": charge["refunded"]}
         charge["amount_refunded"] += amount
@@ -858,6 +891,55 @@ class FakeStripe:
         self._emit("refund.created", refund)
         self._emit("charge.refunded", charge, previous)
         return refund
+
+    def settle_refunds(self):
+        """What happens "later" at Stripe: refunds of the refund test cards settle.
+
+        4000000000007726's pending refunds succeed; 4000000000005126's refunds, which looked
+        succeeded, fail with expired_or_canceled_card (docs.stripe.com/testing#refunds).
+        Returns the refunds settled.
+        """
+        with self._lock:
+            settled = []
+            for refund_id in list(self._unsettled_refunds):
+                refund = self.objects[refund_id]
+                outcome = self._card_of[self.objects[refund["charge"]]["payment_method"]]
+                if outcome.refund_outcome == "fails_later":
+                    self.settle_refund(refund_id, "failed", "expired_or_canceled_card")
+                else:
+                    self.settle_refund(refund_id, "succeeded")
+                settled.append(refund)
+            return settled
+
+    def settle_refund(self, refund_id, status, failure_reason=None):
+        """Move a refund to its final status, with the events Stripe sends for it.
+
+        A failed refund's amount goes back to the merchant: the charge's amount_refunded
+        drops by it. Stripe notifies refund.updated and charge.refund.updated, plus
+        refund.failed for a failure (docs.stripe.com/refunds#failed-refunds).
+        """
+        if status not in ("succeeded", "failed", "canceled"):
+            raise ValueError(f"a refund settles as succeeded, failed or canceled, not {status}")
+        with self._lock:
+            refund = self._lookup(refund_id, "refund")
+            if refund["status"] in ("failed", "canceled"):
+                raise ValueError(f"{refund_id} is already {refund['status']}")
+            previous = {"status": refund["status"]}
+            refund.update(status=status, pending_reason=None)
+            if status != "succeeded":
+                previous.update(failure_reason=None, failure_balance_transaction=None)
+                refund["failure_reason"] = failure_reason or "unknown"
+                refund["failure_balance_transaction"] = self.new_id("txn")
+                charge = self.objects[refund["charge"]]
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = False
+            if refund_id in self._unsettled_refunds:
+                self._unsettled_refunds.remove(refund_id)
+            self._emit("refund.updated", refund, previous)
+            self._emit("charge.refund.updated", refund, previous)
+            if status == "failed":
+                self._emit("refund.failed", refund, previous)
+            return refund
 
     def create_payment_method(self, params):
         self._only(params, {"type", "card", "billing_details", "metadata"})
