@@ -714,6 +714,11 @@ def reconcile_pending(older_than=timedelta(minutes=5), report=print):
             apply_charge(payment, found)
             settled += 1
         payment.refresh_from_db()
+        if payment.amount_refunded:  # refunded at Stripe meanwhile: record those refunds too
+            try:
+                payment = sync_refunds(payment)
+            except stripe.StripeError:
+                report(f"payment {payment.pk}: refunds not fetched; their webhooks will bring them")
         report(f"payment {payment.pk}: {payment.status}")
     return {"settled": settled, "failed": failed, "errors": errors}
 

@@ -300,6 +300,24 @@ class WebhookOrderTests(RefundTestCase):
         self.assertLedgerMatches(pending_ok=False)
         self.assertEqual(self.deliver(newer).json()["duplicate"], True)
 
+    def test_a_charge_sent_without_its_refunds_is_fetched_from_stripe(self):
+        """At API versions since 2022-11-15 a charge's `refunds` is only there when expanded."""
+        charge_id = self.payment.stripe_charge_id
+        stripe.Refund.create(charge=charge_id, amount=300)
+        stripe.Refund.create(charge=charge_id, amount=200)
+        events = self.events("charge.refunded")
+        for event in events:
+            del event["data"]["object"]["refunds"]
+        gets = len(
+            [r for r in self.stripe.requests if r[:2] == ("GET", f"/v1/charges/{charge_id}")]
+        )
+        for event in reversed(events):
+            self.assertEqual(self.deliver(event).status_code, 200)
+        fetched = [r for r in self.stripe.requests if r[:2] == ("GET", f"/v1/charges/{charge_id}")]
+        self.assertEqual(len(fetched) - gets, 2)
+        self.assertEqual((self.payment.amount_refunded, self.payment.refund_version), (500, 4))
+        self.assertLedgerMatches(pending_ok=False)
+
     def test_refund_events_alone_set_the_figures_from_stripe(self):
         charge_id = self.payment.stripe_charge_id
         stripe.Refund.create(charge=charge_id, amount=250)
