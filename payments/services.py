@@ -219,7 +219,9 @@ def record_failure(payment, code, decline_code, message):
 
 
 def apply_charge(payment, charge):
-    payment.stripe_charge_id = charge.id
+    payment.stripe_charge_id = charge["id"]
+    if isinstance(field(charge, "payment_intent"), str):  # a charge.succeeded for an intent
+        payment.stripe_payment_intent_id = charge["payment_intent"]
     details = field(field(charge, "payment_method_details", {}), "card", {})
     payment.card_brand = field(details, "brand", "")
     payment.card_last4 = field(details, "last4", "")

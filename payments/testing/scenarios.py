@@ -28,7 +28,8 @@ setup and a fresh Idempotency-Key, it:
 The ledger invariant (payments.testing.ledger) is checked after every step and
 every delivery. The stripe library's own retries are off by default
 (library_retries=0) so each fault reaches the application; pass library_retries=2
-to check the library absorbs single faults instead.
+to check the library absorbs single faults instead, and webhooks_before_retry=True
+to have the first attempt's webhooks arrive before the client retries.
 """
 
 import itertools
@@ -94,8 +95,18 @@ class CallFaults:
 
 
 class ScenarioDriver:
-    def __init__(self, test, engine=None, library_retries=0, max_orders=None, strict=True):
+    def __init__(
+        self,
+        test,
+        engine=None,
+        library_retries=0,
+        max_orders=None,
+        strict=True,
+        webhooks_before_retry=False,
+    ):
         self.test = test
+        # True: the first attempt's webhooks arrive (in order) before the client retries.
+        self.webhooks_before_retry = webhooks_before_retry
         self.engine = engine or test.stripe
         self.library_retries = library_retries
         self.max_orders = max_orders  # None: every order
@@ -200,6 +211,10 @@ class ScenarioDriver:
         if first.status_code == 503:
             self.test.assertIn("Retry-After", first, label)
         self.check(f"{label}: after the first attempt")
+        if self.webhooks_before_retry:
+            for event in self.engine.events[mark:]:
+                self.deliver(event)
+                self.check(f"{label}: {event['type']} before the retry")
         retry = self.request(operation, context, key)
         self.test.assertIn(retry.status_code, operation.done, (label, retry.content))
         if first.status_code in operation.done:

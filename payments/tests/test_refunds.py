@@ -143,6 +143,16 @@ class RefundRecordTests(RefundTestCase):
         self.assertEqual(response.json()["error"]["code"], "idempotency_request_in_progress")
         self.assertEqual(len(self.refund_calls()), 1)
 
+    def test_keys_are_per_payment_and_bounded(self):
+        other = self.pay(card("4242424242424242", 500)).json()["id"]
+        self.assertEqual(self.refund({"amount": 100}, key="same").status_code, 200)
+        response = self.refund({"amount": 100}, key="same", payment_id=other)
+        self.assertEqual(response.status_code, 200)
+        self.assertNotIn("Idempotent-Replayed", response)
+        response = self.refund({"amount": 100}, key="k" * 256)
+        self.assertEqual(response.json()["error"]["code"], "invalid_idempotency_key")
+        self.assertEqual(len(self.stripe.all("refund")), 2)
+
     def test_over_refund_is_refused_before_stripe_is_called(self):
         self.refund({"amount": 600})
         response = self.refund({"amount": 401})

@@ -79,9 +79,10 @@ class ScenarioDriverTests(FakeStripeMixin, APITestCase):
         self.user = User.objects.create_user("payer")
         self.staff = User.objects.create_user("staff", is_staff=True)
 
-    def drive(self, name, library_retries=0):
+    def drive(self, name, library_retries=0, **options):
         # Always on: as produced and reversed; every order with SLOW_TESTS=1.
-        driver = ScenarioDriver(self, library_retries, max_orders=None if SLOW else 2)
+        options.setdefault("max_orders", None if SLOW else 2)
+        driver = ScenarioDriver(self, library_retries=library_retries, **options)
         with quiet(self):
             cases = driver.run(OPERATIONS[name])
         # Every kind struck every call, and the runs were real: some answered 503.
@@ -112,6 +113,16 @@ class ScenarioDriverTests(FakeStripeMixin, APITestCase):
         cases = self.drive("refund")
         self.assertEqual(len(self.stripe.all("refund")), 1 + len(cases))
         self.assertEqual(set(Payment.objects.values_list("amount_refunded", flat=True)), {400})
+
+    def test_refunds_whose_webhooks_arrive_before_the_retry(self):
+        self.drive("refund", webhooks_before_retry=True, max_orders=1)
+        self.assertEqual(len(self.stripe.all("refund")), Refund.objects.count())
+
+    @unittest.skipUnless(SLOW, "webhooks-before-retry variants: set SLOW_TESTS=1")
+    def test_payments_whose_webhooks_arrive_before_the_retry(self):
+        for name in ("raw card payment", "token payment", "payment intent"):
+            with self.subTest(name):
+                self.drive(name, webhooks_before_retry=True)
 
     @unittest.skipUnless(SLOW, "library-retry variants: set SLOW_TESTS=1")
     def test_every_operation_with_the_librarys_retries(self):
