@@ -264,6 +264,16 @@ class LostAnswerTests(RefundTestCase):
         self.assertEqual(self.refund({"amount": 700}).status_code, 200)
         self.assertLedgerMatches(pending_ok=False)
 
+    def test_a_day_old_pending_refund_is_not_retried_against_stripe(self):
+        self.stripe.faults.add("POST /v1/refunds", "connection_error", times=3)
+        with expect_stripe_unavailable(self):
+            self.refund({"amount": 300}, key="old")
+        Refund.objects.update(created_at=timezone.now() - timedelta(hours=24))
+        response = self.refund({"amount": 300}, key="old")
+        self.assertEqual(response.status_code, 409)
+        self.assertEqual(response.json()["error"]["code"], "refund_needs_reconciliation")
+        self.assertEqual(len(self.refund_calls()), 3, "only the first request's attempts")
+
     def test_reconcile_keeps_a_refund_pending_while_stripe_is_down(self):
         self.stripe.faults.add("POST /v1/refunds", "lost_response", times=3)
         with expect_stripe_unavailable(self):
@@ -415,6 +425,18 @@ class ReplaysAreNotThrottledTests(RefundTestCase):
         self.assertEqual(self.refund({"amount": 100}, key="r-2").status_code, 200)
         self.assertEqual(self.refund({"amount": 100}, key="r-3").status_code, 429)
         self.assertEqual(len(self.stripe.all("refund")), 2)
+
+
+class RefundAdminTests(RefundTestCase):
+    def test_refunds_are_shown_read_only_in_the_admin(self):
+        self.refund({"amount": 300})
+        root = User.objects.create_superuser("root", password="correct-horse-battery-42")
+        self.client.force_login(root)
+        page = self.client.get(reverse("admin:payments_payment_change", args=[self.payment_id]))
+        self.assertContains(page, Refund.objects.get().stripe_refund_id)
+        listing = self.client.get(reverse("admin:payments_refund_changelist"))
+        self.assertContains(listing, "succeeded")
+        self.assertEqual(self.client.get(reverse("admin:payments_refund_add")).status_code, 403)
 
 
 class LedgerAssertionTests(RefundTestCase):
