@@ -427,6 +427,35 @@ class ReplaysAreNotThrottledTests(RefundTestCase):
         self.assertEqual(len(self.stripe.all("refund")), 2)
 
 
+class RefundOverHTTPTests(LedgerAssertionsMixin, APITestCase):
+    """The server layer: the real stripe client over HTTP to the fake on 127.0.0.1."""
+
+    def test_a_refund_lost_over_http_is_retried_and_counted_once(self):
+        from backend.fakeservices import start_fake_services
+        from payments.testing import FakeStripe, stripe_server
+
+        engine = FakeStripe()
+        server = start_fake_services({"/stripe": engine})
+        self.addCleanup(server.stop)
+        owner = User.objects.create_user("owner")
+        staff = User.objects.create_user("staff", is_staff=True)
+        with stripe_server(server.url + "/stripe"):
+            self.client.force_authenticate(owner)
+            payment = self.client.post(reverse("payments"), card("4242424242424242"), format="json")
+            url = reverse("payment-refund", args=[payment.json()["id"]])
+            self.client.force_authenticate(staff)
+            engine.faults.add("POST /v1/refunds", "lost_response")  # max_network_retries=0
+            with expect_stripe_unavailable(self):
+                lost = self.client.post(
+                    url, {"amount": 300}, format="json", HTTP_IDEMPOTENCY_KEY="h"
+                )
+            retry = self.client.post(url, {"amount": 300}, format="json", HTTP_IDEMPOTENCY_KEY="h")
+        self.assertEqual((lost.status_code, retry.status_code), (503, 200))
+        self.assertEqual(retry.json()["amount_refunded"], 300)
+        self.assertEqual(len(engine.all("refund")), 1)
+        self.assertLedgerMatches(engine, pending_ok=False)
+
+
 class RefundAdminTests(RefundTestCase):
     def test_refunds_are_shown_read_only_in_the_admin(self):
         self.refund({"amount": 300})
