@@ -169,6 +169,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SessionPlatformEnum": "accounts.models.DeviceSession.Platform",
         "DevicePlatformEnum": "notifications.models.Device.Platform",
+        # Payment and Refund both have a `status`: name their enums apart.
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "RefundStatusEnum": "payments.models.Refund.Status",
     },
 }
 

@@ -1,10 +1,42 @@
 from django.contrib import admin
 
-from payments.models import Payment, StripeEvent
+from payments.models import Payment, Refund, StripeEvent
+
+REFUND_FIELDS = [
+    "reference",
+    "payment",
+    "requested_by",
+    "amount",
+    "reason",
+    "status",
+    "stripe_refund_id",
+    "failure_reason",
+    "failure_message",
+    "idempotency_key",
+    "request_fingerprint",
+    "response_status",
+    "response_body",
+    "locked_until",
+    "created_at",
+    "updated_at",
+]
+
+
+class RefundInline(admin.TabularInline):
+    model = Refund
+    fields = ["amount", "status", "stripe_refund_id", "failure_reason", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False  # refunds go through the API, which talks to Stripe
 
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
+    inlines = [RefundInline]
     list_display = [
         "id",
         "owner",
@@ -25,6 +57,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "method",
         "status",
         "amount_refunded",
+        "refund_version",
         "stripe_token_id",
         "stripe_charge_id",
         "stripe_payment_intent_id",
@@ -44,6 +77,20 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # payments are created through the API, which talks to Stripe
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money records are kept
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ["id", "payment", "amount", "status", "stripe_refund_id", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["id", "payment__id", "stripe_refund_id"]
+    readonly_fields = REFUND_FIELDS
+
+    def has_add_permission(self, request):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False  # money records are kept

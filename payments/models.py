@@ -37,7 +37,11 @@ class Payment(models.Model):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
     )
+    # Set from Stripe's charge (its cumulative amount_refunded), never incremented here.
     amount_refunded = models.PositiveIntegerField(default=0)
+    # The version of Stripe's refund state last applied (see services.refund_version):
+    # an older snapshot (a late or reordered webhook) never moves the ledger back.
+    refund_version = models.PositiveIntegerField(default=0)
 
     stripe_token_id = models.CharField(max_length=255, blank=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -84,6 +88,69 @@ class Payment(models.Model):
         if self.status not in (self.Status.SUCCEEDED, self.Status.PARTIALLY_REFUNDED):
             return 0
         return self.amount - self.amount_refunded
+
+
+class Refund(models.Model):
+    """One refund request (or a refund Stripe reports that was made elsewhere).
+
+    Written `pending` before Stripe is called, so its amount is reserved against the
+    payment; settled from Stripe's answer, its webhooks or reconcile_payments.
+    """
+
+    class Status(models.TextChoices):
+        # Stripe's refund statuses; `pending` also covers "not confirmed by Stripe yet".
+        PENDING = "pending"
+        REQUIRES_ACTION = "requires_action"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELED = "canceled"
+
+    # Stripe idempotency key `refund-<reference>`: random, so never shared across refunds.
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for a refund made outside this API (e.g. Stripe's Dashboard).",
+    )
+    amount = models.PositiveIntegerField(help_text="In the currency's smallest unit.")
+    reason = models.CharField(max_length=32, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # Stripe's failure_reason, or the code of Stripe's refusal (e.g. charge_already_refunded).
+    failure_reason = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="refund_unique_idempotency_key_per_payment",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Refund {self.pk} of payment {self.payment_id}: {self.amount} {self.status}"
+
+    @property
+    def stripe_idempotency_key(self):
+        return f"refund-{self.reference}"
 
 
 class StripeEvent(models.Model):

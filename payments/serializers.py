@@ -2,11 +2,12 @@ import re
 
 from django.conf import settings
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backend.api import StrictCharField, StrictIntegerField, ascii_digits
 from payments.currencies import MINIMUM_AMOUNTS
-from payments.models import Payment
+from payments.models import Payment, Refund
 from payments.services import CARD_FIELDS
 
 
@@ -110,8 +111,33 @@ class PaymentCreateSerializer(serializers.Serializer):
         return attrs
 
 
+class RefundRecordSerializer(serializers.ModelSerializer):
+    """A refund as the API shows it (no idempotency internals)."""
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "amount",
+            "reason",
+            "status",
+            "stripe_refund_id",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
 class PaymentSerializer(serializers.ModelSerializer):
     decline_code = serializers.CharField()
+    refunds = serializers.SerializerMethodField()
+
+    @extend_schema_field(RefundRecordSerializer(many=True))
+    def get_refunds(self, payment):
+        # Oldest first: the order they were asked for. Uses a prefetch when the view made one.
+        refunds = sorted(payment.refunds.all(), key=lambda refund: (refund.created_at, refund.pk))
+        return RefundRecordSerializer(refunds, many=True).data
 
     class Meta:
         model = Payment
@@ -130,6 +156,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "failure_message",
             "stripe_charge_id",
             "stripe_payment_intent_id",
+            "refunds",
             "created_at",
             "updated_at",
         ]
@@ -150,6 +177,15 @@ class RefundSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(
         choices=["duplicate", "fraudulent", "requested_by_customer"], required=False
     )
+
+
+class RefundAnswerSerializer(PaymentSerializer):
+    """The refunded payment, with the refund this request made."""
+
+    refund = RefundRecordSerializer()
+
+    class Meta(PaymentSerializer.Meta):
+        fields = [*PaymentSerializer.Meta.fields, "refund"]
 
 
 class WebhookAckSerializer(serializers.Serializer):

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -17,21 +16,35 @@ from backend.api import (
     idempotency_key_from,
 )
 from payments import services, webhooks
-from payments.models import Payment, StripeEvent
+from payments.models import Payment
 from payments.serializers import (
     PaymentActionSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
+    RefundAnswerSerializer,
     RefundSerializer,
     WebhookAckSerializer,
 )
 
 
 class PaymentCreateThrottle(SettingsRateMixin, UserRateThrottle):
-    """Per-user cap on payment attempts: card-testing attacks try many cards quickly."""
+    """Per-user cap on payment attempts: card-testing attacks try many cards quickly.
+
+    An idempotent replay (same key, same body, answer stored) is not an attempt: it makes
+    no Stripe call, and a client must always be able to learn what happened to its money.
+    """
 
     scope = "payments"
     rate_setting = "PAYMENTS_THROTTLE"
+
+    def allow_request(self, request, view):
+        if view.is_replay(request):
+            return True  # not counted either
+        return super().allow_request(request, view)
+
+
+class RefundCreateThrottle(PaymentCreateThrottle):
+    scope = "refunds"
 
 
 @extend_schema_view(
@@ -43,13 +56,23 @@ class PaymentListCreateView(generics.ListAPIView):
     serializer_class = PaymentSerializer
 
     def get_queryset(self):
-        return Payment.objects.filter(owner=self.request.user).order_by("-created_at", "-id")
+        payments = Payment.objects.filter(owner=self.request.user).prefetch_related("refunds")
+        return payments.order_by("-created_at", "-id")
 
     def get_throttles(self):
         throttles = super().get_throttles()
         if self.request.method == "POST":
             throttles.append(PaymentCreateThrottle())
         return throttles
+
+    def is_replay(self, request):
+        serializer = PaymentCreateSerializer(data=request.data)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        return (
+            bool(key)
+            and serializer.is_valid()
+            and services.is_payment_replay(request.user, serializer.validated_data, key)
+        )
 
     @extend_schema(
         request=PaymentCreateSerializer,
@@ -72,28 +95,49 @@ class PaymentListCreateView(generics.ListAPIView):
     get=extend_schema(responses={200: PaymentSerializer, **error_responses(401, 404, 429)})
 )
 class PaymentDetailView(generics.RetrieveAPIView):
+    """One of the caller's payments, with its refunds."""
+
     serializer_class = PaymentSerializer
 
     def get_queryset(self):
-        return Payment.objects.filter(owner=self.request.user)
+        return Payment.objects.filter(owner=self.request.user).prefetch_related("refunds")
 
 
 class RefundView(APIView):
+    """Staff: refund all or part of a payment; Idempotency-Key as for payments."""
+
     permission_classes = [IsAdminUser]
+
+    def get_throttles(self):
+        return [*super().get_throttles(), RefundCreateThrottle()]
+
+    def is_replay(self, request):
+        serializer = RefundSerializer(data=request.data)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        pk = self.kwargs["pk"]
+        return (
+            bool(key)
+            and serializer.is_valid()
+            and services.is_refund_replay(pk, serializer.validated_data, key)
+        )
 
     @extend_schema(
         request=RefundSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
-            200: PaymentSerializer,
-            **error_responses(400, 401, 403, 404, 413, 415, 429, 503),
+            200: RefundAnswerSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
         },
     )
     def post(self, request, pk):
         serializer = RefundSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        key = idempotency_key_from(request)
         payment = generics.get_object_or_404(Payment, pk=pk)
-        payment = services.refund_payment(payment, **serializer.validated_data)
-        return Response(PaymentSerializer(payment).data)
+        code, body, headers = services.create_refund(
+            request.user, payment, serializer.validated_data, key
+        )
+        return Response(body, status=code, headers=headers)
 
 
 class RawBodyParser(BaseParser):
@@ -128,14 +172,9 @@ class StripeWebhookView(APIView):
         # or invalid_payload, never a 500 (see payments/webhooks.py).
         event = webhooks.construct_event(payload, request.headers.get("Stripe-Signature"), secret)
         try:
-            with transaction.atomic():
-                record = StripeEvent.objects.create(event_id=event["id"], type=event["type"])
-                record.payment = services.apply_event(event)
-                record.save(update_fields=["payment"])
-        except IntegrityError:
-            return Response({"received": True, "duplicate": True})
+            duplicate = services.record_event(event)  # applied idempotently, in any order
         except (KeyError, TypeError, AttributeError) as error:
             raise ApiError(
                 "The event is missing fields this endpoint needs.", code="invalid_payload"
             ) from error
-        return Response({"received": True, "duplicate": False}, status=status.HTTP_200_OK)
+        return Response({"received": True, "duplicate": duplicate}, status=status.HTTP_200_OK)

@@ -36,12 +36,12 @@ ST = str(Path(PYTHON).with_name("st"))
 
 CREATE_USERS = """
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from accounts.services import sign_in
 User = get_user_model()
 user = User.objects.create_user("fuzz-user", password="fuzz-password-1234")
 staff = User.objects.create_user("fuzz-staff", password="fuzz-password-1234", is_staff=True)
 revoker = User.objects.create_user("fuzz-revoker", password="fuzz-password-1234")
-print(*(Token.objects.create(user=u).key for u in (user, staff, revoker)))
+print(*(sign_in(u, name="fuzz")[1] for u in (user, staff, revoker)))
 """
 
 

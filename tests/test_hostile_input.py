@@ -17,6 +17,7 @@ import time
 import uuid
 from unittest import mock
 
+import stripe
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.urls import reverse
@@ -400,12 +401,23 @@ class WebhookHostileTests(FakeStripeMixin, HostileCase):
         return json.dumps(stripe_event(data={"object": obj}))
 
     def test_a_good_event_still_applies_and_a_replay_is_a_duplicate(self):
-        first = self.deliver_text(json.dumps(stripe_event()))
+        charge = stripe.Charge.create(amount=1000, currency="usd", source="tok_visa")
+        stripe.Refund.create(charge=charge.id, amount=400)
+        Payment.objects.filter(pk=self.paid.pk).update(stripe_charge_id=charge.id)
+        good = stripe_event()
+        good["data"]["object"]["id"] = charge.id
+        first = self.deliver_text(json.dumps(good))
         self.assertEqual(first.json(), {"received": True, "duplicate": False})
         self.paid.refresh_from_db()
         self.assertEqual((self.paid.status, self.paid.amount_refunded), ("partially_refunded", 400))
-        again = self.deliver_text(json.dumps(stripe_event()))
+        again = self.deliver_text(json.dumps(good))
         self.assertEqual(again.json(), {"received": True, "duplicate": True})
+
+    def test_an_event_about_an_object_stripe_does_not_have_is_a_4xx(self):
+        response = self.deliver_text(json.dumps(stripe_event()))  # ch_hostile: not in Stripe
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["error"]["code"], "event_object_unknown")
+        self.assertEqual(StripeEvent.objects.count(), 0)
 
     def test_signed_odd_content_is_invalid_payload(self):
         two_to_63 = str(2**63)

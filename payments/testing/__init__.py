@@ -27,13 +27,17 @@ __all__ = [
     "FakeStripe",
     "FakeStripeHTTPClient",
     "FakeStripeMixin",
+    "LedgerAssertionsMixin",
     "MockCharge",
     "MockCustomer",
     "MockPaymentIntent",
     "MockPaymentMethod",
     "MockRefund",
     "MockToken",
+    "MoneyOperation",
+    "ScenarioDriver",
     "StripeError",
+    "assert_ledger_matches",
     "cards",
     "current_engine",
     "deliver_events",
@@ -316,3 +320,8 @@ def deliver_events(url, secret, fake=None, session=None):
             event["pending_webhooks"] = 0
         results.append((event["id"], response.status_code))
     return results
+
+
+# The ledger invariant and the scenario driver (they use the models: import after Django setup).
+from payments.testing.ledger import LedgerAssertionsMixin, assert_ledger_matches  # noqa: E402
+from payments.testing.scenarios import MoneyOperation, ScenarioDriver  # noqa: E402

@@ -3,11 +3,14 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox
-from payments.services import reconcile_pending
+from payments.services import reconcile_pending, reconcile_refunds
 
 
 class Command(BaseCommand):
-    help = "Settle payments left pending (timeouts, crashes, Stripe outages) from Stripe's records."
+    help = (
+        "Settle payments and refunds left pending (timeouts, crashes, Stripe outages, refunds "
+        "Stripe is still processing) from Stripe's records."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -15,7 +18,7 @@ class Command(BaseCommand):
             type=int,
             default=300,
             metavar="SECONDS",
-            help="Only payments pending for at least this long (default 300).",
+            help="Only payments and refunds pending for at least this long (default 300).",
         )
 
     def handle(self, *args, older_than, **options):
@@ -32,6 +35,13 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"settled {totals['settled']}, marked failed {totals['failed']}, "
+                f"left pending after errors {totals['errors']}"
+            )
+        )
+        totals = reconcile_refunds(timedelta(seconds=older_than), report=self.stdout.write)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"refunds: settled {totals['settled']}, marked failed {totals['failed']}, "
                 f"left pending after errors {totals['errors']}"
             )
         )

@@ -98,13 +98,13 @@ class Pipeline:
                 "rate_limit",
             )
         declared.validate(endpoint, params)
-        params.pop("expand", None)
+        expand = params.pop("expand", None) or []
         key = headers.get("Idempotency-Key") if method == "POST" else None
         result = self._replay(api_key, key, method, path, params) if key else None
         if result is None:
             handler, generic = self._handler_for(endpoint)
             try:
-                status, payload = 200, handler(endpoint, params, ids)
+                status, payload = 200, self._expand(handler(endpoint, params, ids), expand)
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
             # Like Stripe, keep the answer once the endpoint ran (success or a card error),
@@ -121,6 +121,28 @@ class Pipeline:
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
         return result
+
+    def _expand(self, payload, expand):
+        """Stripe's `expand[]`: an id field (dotted paths descend) becomes a copy of the object.
+
+        Applied before an idempotent answer is stored, so a replay is expanded the same way.
+        """
+        if not expand or not isinstance(payload, dict):
+            return payload
+        payload = json.loads(json.dumps(payload))  # the answer's copy, never the stored object
+        if isinstance(expand, dict):  # expand[0]=charge, as stripe-python encodes lists
+            expand = [expand[index] for index in sorted(expand, key=str)]
+        for path in expand if isinstance(expand, list) else [expand]:
+            self._expand_path(payload, str(path).split("."))
+        return payload
+
+    def _expand_path(self, obj, parts):
+        if not parts or not isinstance(obj, dict):
+            return
+        value = obj.get(parts[0])
+        if isinstance(value, str) and value in self.objects:
+            value = obj[parts[0]] = json.loads(json.dumps(self.get(value)))
+        self._expand_path(value, parts[1:])
 
     def _authenticate(self, headers):
         auth = (headers.get("Authorization") or "").strip()

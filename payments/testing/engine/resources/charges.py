@@ -404,8 +404,10 @@ class Charges:
                 previous = {"status": refund["status"]}
                 refund["status"] = final
                 if final == "failed":
-                    # The docs name no reason for this card; Stripe's enum has "declined".
-                    refund["failure_reason"] = "declined"
+                    # The docs name no reason for this card. A card refund that fails
+                    # later is most often to a closed card: Stripe's enum (and Terminal's
+                    # docs) list expired_or_canceled_card for that.
+                    refund["failure_reason"] = "expired_or_canceled_card"
                     refund["failure_balance_transaction"] = self.new_id("txn")
                     charge["amount_refunded"] = max(charge["amount_refunded"] - refund["amount"], 0)
                     charge["refunded"] = False
