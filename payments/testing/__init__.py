@@ -24,6 +24,7 @@ from payments.testing import cards
 from payments.testing.engine import FakeStripe, StripeError, sign_webhook
 
 __all__ = [
+    "DefaultFakeStripeClient",
     "FakeStripe",
     "FakeStripeHTTPClient",
     "FakeStripeMixin",
@@ -52,10 +53,22 @@ SANDBOX_API_KEY = "sk_test_sandbox"
 # The process-wide engine: sandbox mode, MockToken and fake_stripe() share it by default.
 shared_engine = FakeStripe()
 _active = []
+_default = []  # the per-test default engine (backend.testing), beneath every fake_stripe()
 
 
 def current_engine():
-    return _active[-1] if _active else shared_engine
+    """The engine the stripe library talks to now: the innermost fake_stripe(), else the
+    test's default engine, else the process's shared engine (sandbox mode)."""
+    if _active:
+        return _active[-1]
+    return _default[-1] if _default else shared_engine
+
+
+def set_default_engine(engine):
+    """Make `engine` the default (None: no default). backend.testing calls it per test."""
+    _default.clear()
+    if engine is not None:
+        _default.append(engine)
 
 
 def encode_form(params, prefix=None):
@@ -110,6 +123,32 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
 
     def _sleep_time_seconds(self, num_retries):
         return 0  # the library's retries still run, without waiting out the back-off
+
+
+class DefaultFakeStripeClient(FakeStripeHTTPClient):
+    """The per-test default: answers from the current default engine, and steps aside
+    for `responses` (requests' HTTPAdapter.send patched) so a test's own mocks win."""
+
+    name = "default_fake_stripe"
+
+    def __init__(self):
+        stripe.HTTPClient.__init__(self)
+        self._real = None
+
+    @property
+    def fake(self):
+        return _default[-1] if _default else shared_engine
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        from backend.fakes import requests_send_patched
+
+        if requests_send_patched():
+            if self._real is None:
+                self._real = stripe.RequestsClient(timeout=10)
+            return self._real.request(method, url, headers, post_data)
+        return super().request(method, url, headers, post_data, _usage=_usage)
+
+    request_stream = request
 
 
 STRIPE_GLOBALS = ("api_key", "api_base", "default_http_client", "max_network_retries")
@@ -188,7 +227,11 @@ def install_sandbox():
 
 
 def is_installed():
-    return isinstance(stripe.default_http_client, FakeStripeHTTPClient)
+    """A fake Stripe beneath the library (sandbox mode or fake_stripe(); not the test default)."""
+    client = stripe.default_http_client
+    return isinstance(client, FakeStripeHTTPClient) and not isinstance(
+        client, DefaultFakeStripeClient
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -1160,6 +1160,27 @@ class FakeStripe:
         self._emit("customer.created", customer)
         return customer
 
+    # ------------------------------------------------------------ persistence
+    # Everything but the lock and the fault plan (scripted per process, not state).
+    _NOT_STATE = ("_lock", "faults")
+
+    def dump_state(self):
+        """The engine's whole state as a picklable dict (the live containers: pickle or copy)."""
+        with self._lock:
+            state = {k: v for k, v in vars(self).items() if k not in self._NOT_STATE}
+            counter = next(self._ids)
+            self._ids = itertools.count(counter)
+            state["_ids"] = counter
+            return state
+
+    def load_state(self, state):
+        """Replace the engine's state with one from dump_state() (faults are kept)."""
+        with self._lock:
+            for name, value in state.items():
+                if name not in self._NOT_STATE:
+                    setattr(self, name, value)
+            self._ids = itertools.count(state.get("_ids", 1))
+
 
 Decline3DS = cards.Decline(
     "payment_intent_authentication_failure",
