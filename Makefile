@@ -1,6 +1,7 @@
 # Two entry points for a fresh clone: `make run` and `make test`.
 PYTHON ?= python3.11
 VENV := .venv
+PORT ?= 8000
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -13,9 +14,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Set up, migrate and start the backend in sandbox mode (SQLite, fakes, no credentials).
+## `make run PORT=8001` picks another port.
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Set up and run the whole suite under both runners; they must agree on the count.
 test: $(STAMP)

@@ -148,6 +148,37 @@ def handler500(request):
     return json_error(500, "internal_error", "Something went wrong on our side. Try again later.")
 
 
+class ApiErrorPagesMiddleware:
+    """404 and 405 under /api/ answer in the envelope whatever DEBUG is.
+
+    Django's handler404 is used only with DEBUG off (with DEBUG on it shows its HTML
+    debug page), and a plain Django view's 405 has no body: the mobile app gets JSON
+    either way. Answers that are already JSON (DRF views) pass through untouched.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in (404, 405)
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            if response.status_code == 404:
+                return handler404(request)
+            answer = json_error(
+                405,
+                "method_not_allowed",
+                f'Method "{request.method}" is not allowed at {request.path}.',
+            )
+            if response.has_header("Allow"):
+                answer["Allow"] = response["Allow"]
+            return answer
+        return response
+
+
 class RequestSizeLimitMiddleware:
     """Refuse oversized or malformed-length bodies with 413/400 before anything reads them.
 

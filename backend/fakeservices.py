@@ -14,6 +14,6 @@ def default_mounts():
     }
 
 
-def start_fake_services(mounts=None):
-    """Start the fake services on a free loopback port in a thread; stop with .stop()."""
-    return FakeServer(mounts or default_mounts(), port=0).start()
+def start_fake_services(mounts=None, port=0):
+    """Start the fake services on 127.0.0.1 (`port` 0: a free one) in a thread; .stop()."""
+    return FakeServer(mounts or default_mounts(), port=port).start()

@@ -23,7 +23,7 @@ def wanted():
         services.append("stripe")
     if not settings.PUSH_AUTH_KEY:
         services.append("push")
-    if not settings.TODOS_API_URL:
+    if settings.TODOS_SANDBOX:
         services.append("todos")
     return services
 

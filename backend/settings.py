@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backend.api.ApiErrorPagesMiddleware",
     "backend.api.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -152,7 +153,11 @@ PUSH_APPLICATION = env.str("PUSH_APPLICATION", default="")
 PUSH_AUTH_KEY = env.str("PUSH_AUTH_KEY", default="")
 PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
 PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
-TODOS_API_URL = env.str("TODOS_API_URL", default="")
+# What the todo client calls: JSONPlaceholder unless configured. Sandbox mode fakes it
+# only when TODOS_SANDBOX is on (by default: when TODOS_API_URL is not configured).
+PUBLIC_TODOS_API_URL = "https://jsonplaceholder.typicode.com/"
+TODOS_API_URL = env.str("TODOS_API_URL", default=PUBLIC_TODOS_API_URL)
+TODOS_SANDBOX = env.bool("TODOS_SANDBOX", default="TODOS_API_URL" not in env)
 TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 
