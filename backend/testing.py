@@ -19,6 +19,7 @@ must not be faked (a contract test) uses `@without_default_fakes` (or `real_netw
 
 import contextlib
 import functools
+import os
 import unittest
 
 import stripe
@@ -107,6 +108,7 @@ def _default_settings():
         "PUSH_AUTH_KEY": FAKE_AUTH,
         "TODOS_API_URL": DEFAULT_TODOS_URL,
         "SANDBOX_STATE": "memory",
+        "SANDBOX_WEBHOOKS": False,  # a test that wants forwarding builds its own forwarder
     }
 
 
@@ -251,3 +253,10 @@ def real_network(reason):
         return skip(_wrap_test(test, context))
 
     return decorate
+
+
+def slow_test(test):
+    """Skipped unless SLOW_TESTS=1 (journeys with real servers or a browser; .ci/run sets it)."""
+    return unittest.skipUnless(
+        os.environ.get("SLOW_TESTS") == "1", "slow journey; set SLOW_TESTS=1"
+    )(test)

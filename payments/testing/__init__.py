@@ -40,6 +40,7 @@ __all__ = [
     "deliver_events",
     "encode_form",
     "fake_stripe",
+    "sandbox_stripe",
     "shared_engine",
     "sign_webhook",
     "signed_webhook",
@@ -219,11 +220,28 @@ class FakeStripeMixin:
         self.stripe = self.enterContext(fake_stripe())
 
 
-def install_sandbox():
-    """Sandbox mode: the process's stripe library talks to the shared engine for good."""
-    stripe.default_http_client = FakeStripeHTTPClient(shared_engine)
+def install_sandbox(store=None, forwarder=None, public_url="http://localhost:8000"):
+    """Sandbox mode: the process's stripe library talks to the shared engine for good.
+
+    `store` (backend.sandbox_store) shares its state between processes; `forwarder`
+    (payments.testing.forwarding) delivers its events as webhooks. Returns the
+    SandboxStripe wrapper the library talks to.
+    """
+    from payments.testing.sandbox import SandboxStripe
+
+    wrapper = SandboxStripe(shared_engine, store, forwarder, public_url)
+    stripe.default_http_client = FakeStripeHTTPClient(wrapper)
     stripe.api_key = SANDBOX_API_KEY
     stripe.api_base = stripe.DEFAULT_API_BASE
+    return wrapper
+
+
+def sandbox_stripe():
+    """The SandboxStripe the stripe library talks to now, or None (not in sandbox mode)."""
+    from payments.testing.sandbox import SandboxStripe
+
+    fake = getattr(stripe.default_http_client, "fake", None)
+    return fake if isinstance(fake, SandboxStripe) else None
 
 
 def is_installed():
