@@ -3,15 +3,31 @@
 from backend.fakes import FakeServer
 
 
-def default_mounts():
+def default_mounts(stripe_fake=None):
     from notifications import testing as notification_fakes
     from payments import testing as stripe_fakes
 
     return {
-        "/stripe": stripe_fakes.shared_engine,
+        "/stripe": stripe_fake or stripe_fakes.shared_engine,
         "/push": notification_fakes.push_provider,
         "/todos-api": notification_fakes.todo_api,
     }
+
+
+def forwarding_stripe(forward_to, secret, engine=None, retry_delays=None):
+    """The shared engine wrapped so every event it emits is POSTed, signed, to `forward_to`
+    (like `stripe listen --forward-to`). Returns (the wrapper to mount, its forwarder)."""
+    from backend.sandbox_store import MemoryStore
+    from payments import testing as stripe_fakes
+    from payments.testing.forwarding import RETRY_DELAYS, WebhookForwarder, http_target
+    from payments.testing.sandbox import SandboxStripe
+
+    forwarder = WebhookForwarder(
+        http_target(forward_to), secret, retry_delays=retry_delays or RETRY_DELAYS
+    )
+    wrapper = SandboxStripe(engine or stripe_fakes.shared_engine, MemoryStore(), forwarder)
+    forwarder.on_delivered = wrapper.mark_delivered
+    return wrapper, forwarder
 
 
 def start_fake_services(mounts=None, port=0):
