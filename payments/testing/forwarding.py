@@ -45,6 +45,7 @@ def http_target(url, timeout=10):
         return response.status_code
 
     post.description = url
+    post.close = session.close
     return post
 
 
@@ -137,6 +138,9 @@ class WebhookForwarder:
             self._condition.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        close = getattr(self.target, "close", None)
+        if close is not None:
+            close()
 
     # ------------------------------------------------------------- the thread
     def _ensure_thread(self):
