@@ -5,6 +5,7 @@ webhook forwarding on by default); the browser clicks the sandbox's buttons and 
 backend's payment settles within 2 s, with no manual webhook step.
 """
 
+import os
 import shutil
 import time
 
@@ -14,7 +15,9 @@ from django.test import SimpleTestCase
 from backend.testing import slow_test
 from tests.servers import SandboxServer
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"  # Debian's packages
+# Debian's packages (apt-get install chromium chromium-driver), or the given ones.
+CHROMIUM = os.environ.get("CHROMIUM_BINARY") or "/usr/bin/chromium"
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER") or "/usr/bin/chromedriver"
 
 
 def browser():
