@@ -2,6 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 PORT ?= 8000
+# What browsers reach the sandbox at (the 3-D Secure page's links).
+SANDBOX_PUBLIC_URL ?= http://localhost:$(PORT)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml
 ## `make run PORT=8001` picks another port.
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	SANDBOX_PUBLIC_URL=$(SANDBOX_PUBLIC_URL) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Set up and run the whole suite under both runners; they must agree on the count.
 test: $(STAMP)
@@ -31,4 +33,4 @@ schema: $(STAMP)
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 sandbox-state.sqlite3*
