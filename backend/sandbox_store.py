@@ -55,7 +55,7 @@ class MemoryStore:
     def __init__(self):
         self._secrets = {}
 
-    def run(self, name, fake, fn):
+    def run(self, name, fake, fn, write=True):
         return fn()
 
     def secret(self, name, make):
@@ -85,6 +85,8 @@ class SqliteStore:
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: never corrupt; a power cut may lose the last call (a sandbox).
+            connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS fake_state (name TEXT PRIMARY KEY, "
                 "version INTEGER NOT NULL, state BLOB NOT NULL)"
@@ -111,18 +113,24 @@ class SqliteStore:
                 connection.execute("COMMIT")
 
     # ------------------------------------------------------------------ API
-    def run(self, name, fake, fn):
-        """fn() on `fake` holding the latest shared state; the state after it is saved."""
+    def run(self, name, fake, fn, write=True):
+        """fn() on `fake` holding the latest shared state; the state after it is saved.
+
+        write=False: fn only reads (its changes, if any, stay in this process).
+        """
         if getattr(self._local, "depth", 0):  # already inside run() on this thread
             return fn()
         with self._transaction() as connection:
             row = connection.execute(
-                "SELECT version, state FROM fake_state WHERE name = ?", (name,)
+                "SELECT version FROM fake_state WHERE name = ?", (name,)
             ).fetchone()
             version = row[0] if row else 0
             if self._versions.get(name) != version:
                 if row:
-                    load(fake, pickle.loads(row[1]))  # noqa: S301 (our own file, our own objects)
+                    [state] = connection.execute(
+                        "SELECT state FROM fake_state WHERE name = ?", (name,)
+                    ).fetchone()
+                    load(fake, pickle.loads(state))  # noqa: S301 (our own file, our own objects)
                 else:
                     fake.reset()  # no state yet (a new or reset file): start empty
                 self._versions[name] = version
@@ -137,6 +145,8 @@ class SqliteStore:
                 raise
             finally:
                 self._local.depth = 0
+            if not write:  # (a read's request-log entry stays in this process only)
+                return result
             state = pickle.dumps(dump(fake), protocol=pickle.HIGHEST_PROTOCOL)
             connection.execute(
                 "INSERT INTO fake_state (name, version, state) VALUES (?, ?, ?) "
@@ -189,11 +199,14 @@ class SharedFake:
     def __init__(self, fake, store, name):
         self.fake, self.store, self.name = fake, store, name
 
-    def run(self, fn):
-        return self.store.run(self.name, self.fake, fn)
+    def run(self, fn, write=True):
+        return self.store.run(self.name, self.fake, fn, write)
 
     def handle(self, method, path, query, body, headers):
-        return self.run(lambda: self.fake.handle(method, path, query, body, headers))
+        return self.run(
+            lambda: self.fake.handle(method, path, query, body, headers),
+            write=method.upper() != "GET",
+        )
 
     def reset(self):
         return self.run(self.fake.reset)

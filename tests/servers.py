@@ -24,10 +24,13 @@ def free_port():
 class SandboxServer:
     """`gunicorn backend.wsgi -w N` in sandbox mode (no credentials, DEBUG on), SQLite."""
 
-    def __init__(self, workers=3, **environment):
+    def __init__(self, workers=3, threads=None, **environment):
         self.directory = tempfile.TemporaryDirectory()
         self.path = Path(self.directory.name)
         self.workers = workers
+        # Browsers keep idle (pre)connections open, and a sync worker waits on one until it
+        # times out: give browser tests threaded workers, as a server behind no proxy needs.
+        self.threads = threads
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -60,11 +63,13 @@ class SandboxServer:
         )
 
     def start(self):
+        command = [sys.executable, "-m", "gunicorn", "backend.wsgi", "-w", str(self.workers),
+                   "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]  # fmt: skip
+        if self.threads:
+            command += ["--worker-class", "gthread", "--threads", str(self.threads)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "backend.wsgi", "-w", str(self.workers),
-             "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

@@ -1,6 +1,6 @@
 """Slow journey (SLOW_TESTS=1): 3-D Secure finished in a real headless Chromium.
 
-The backend runs as it would for a mobile team (gunicorn, 2 workers, sandbox mode,
+The backend runs as it would for a mobile team (gunicorn, 2 threaded workers, sandbox mode,
 webhook forwarding on by default); the browser clicks the sandbox's buttons and the
 backend's payment settles within 2 s, with no manual webhook step.
 """
@@ -40,7 +40,7 @@ class BrowserThreeDSecureTests(SimpleTestCase):
             raise AssertionError(
                 "SLOW_TESTS=1 needs Chromium: apt-get install -y chromium chromium-driver"
             )
-        cls.server = SandboxServer(workers=2).start()
+        cls.server = SandboxServer(workers=2, threads=4).start()
         cls.addClassCleanup(cls.server.cleanup)
         cls.driver = browser()
         cls.addClassCleanup(cls.driver.quit)

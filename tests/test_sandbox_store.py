@@ -89,6 +89,15 @@ class SqliteStoreTests(SimpleTestCase):
             self.assertEqual(load.call_args_list[-1].args[0], first.engine)
             self.assertEqual(load.call_count, 2)
 
+    def test_reads_do_not_rewrite_the_state(self):
+        worker = Worker(self.path)
+        with worker.client():
+            charge = stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
+            before = worker.store.versions()
+            stripe.Charge.retrieve(charge.id)
+            stripe.Charge.list()
+        self.assertEqual(worker.store.versions(), before)
+
     def test_concurrent_workers_lose_no_update(self):
         workers = [Worker(self.path) for _ in range(3)]
         errors = []

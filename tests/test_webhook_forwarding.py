@@ -122,7 +122,16 @@ class ForwardToTheBackendTests(LiveServerTestCase):
 @override_settings(STRIPE_WEBHOOK_SECRET=SECRET)
 class InProcessForwardingTests(TransactionTestCase):
     def test_sandbox_mode_delivers_to_its_own_endpoint_with_no_socket(self):
-        forwarder = WebhookForwarder(wsgi_target(), SECRET, retry_delays=(0.1,))
+        # The test database is SQLite in memory (shared cache), whose table locks do not
+        # wait: hold the deliveries until the payment request is done (a file database,
+        # as in the sandbox, waits for the lock instead).
+        request_done, post = threading.Event(), wsgi_target()
+
+        def after_the_request(payload, signature):
+            request_done.wait(10)
+            return post(payload, signature)
+
+        forwarder = WebhookForwarder(after_the_request, SECRET, retry_delays=(0.1,))
         self.addCleanup(forwarder.stop)
         wrapper, context = sandbox_client(forwarder)
         user = User.objects.create_user("ada")
@@ -131,6 +140,7 @@ class InProcessForwardingTests(TransactionTestCase):
             answer = self.client.post(
                 reverse("payments"), {**CARD, "amount": 900}, content_type="application/json"
             )
+        request_done.set()
         self.assertEqual(answer.status_code, 201, answer.content)
         self.assertTrue(forwarder.wait_idle(10))
         self.assertEqual(forwarder.failed, [])

@@ -35,15 +35,21 @@ class SandboxStripe(SharedFake):
     def three_ds_url(self, intent_id):
         return self.public_url + THREE_DS_PATH.format(id=intent_id)
 
-    def _with_events(self, fn):
-        """fn() in a transaction; returns (result, the events it emitted), forwarded."""
+    # A long-lived sandbox keeps the objects and events, not every request's log line.
+    KEEP_REQUESTS = 200
+
+    def _with_events(self, fn, write=True):
+        """fn() in a transaction; returns its result; the events it emitted are forwarded."""
 
         def call():
             before = len(self.engine.events)
             outcome = fn()
+            requests = getattr(self.engine, "requests", None)
+            if isinstance(requests, list) and len(requests) > self.KEEP_REQUESTS:
+                del requests[: -self.KEEP_REQUESTS]
             return outcome, self.engine.events[before:]
 
-        result, emitted = self.run(call)
+        result, emitted = self.run(call, write=write)
         if self.forwarder is not None and emitted:
             self.forwarder.enqueue(emitted)
         return result
@@ -55,7 +61,7 @@ class SandboxStripe(SharedFake):
                 answer = self._redirect_next_action(method, body, answer)
             return answer
 
-        return self._with_events(call)
+        return self._with_events(call, write=method.upper() != "GET")
 
     def _redirect_next_action(self, method, body, answer):
         params = decode_form(body.decode()) if method.upper() == "POST" and body else {}
@@ -94,7 +100,7 @@ class SandboxStripe(SharedFake):
                 return None
             return json.loads(json.dumps(found))
 
-        return self.run(find)
+        return self.run(find, write=False)
 
     def complete_authentication(self, intent_id, succeed=True):
         """The customer passes or fails the challenge: settles the intent, emits, forwards."""
