@@ -266,6 +266,7 @@ def refund_payment(payment, amount=None, reason=None):
             code="payment_not_refundable",
         )
     amount = refundable if amount is None else amount
+    refunded_before = payment.amount_refunded
     if amount > refundable:
         raise ApiError(
             f"Refund amount {amount} is greater than the unrefunded amount {refundable}.",
@@ -296,7 +297,10 @@ def refund_payment(payment, amount=None, reason=None):
         ) from error
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        payment.amount_refunded = min(payment.amount, payment.amount_refunded + refund.amount)
+        # Stripe's figure after this refund is refunded_before + refund.amount; its
+        # charge.refunded webhook may already have set it (or a later one): never add twice.
+        after = min(payment.amount, refunded_before + refund.amount)
+        payment.amount_refunded = max(payment.amount_refunded, after)
         payment.status = refund_status(payment)
         payment.save(update_fields=["amount_refunded", "status", "updated_at"])
     return payment

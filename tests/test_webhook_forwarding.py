@@ -7,7 +7,13 @@ import threading
 import stripe
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.test import LiveServerTestCase, SimpleTestCase, TransactionTestCase, override_settings
+from django.test import (
+    LiveServerTestCase,
+    SimpleTestCase,
+    TestCase,
+    TransactionTestCase,
+    override_settings,
+)
 from django.urls import reverse
 
 from backend.fakeservices import forwarding_stripe, start_fake_services
@@ -160,3 +166,35 @@ class FakeServicesOptionsTests(SimpleTestCase):
                 "fakeservices", "--port", "0", "--forward-to", "https://example.com/h",
                 stdout=io.StringIO(),
             )  # fmt: skip
+
+
+class RefundRaceTests(TestCase):
+    """With webhooks forwarded at once, charge.refunded can land before the refund request
+    records its own answer: the payment must show Stripe's figure, not twice the refund."""
+
+    def test_a_webhook_that_wins_the_race_is_not_added_twice(self):
+        from unittest import mock
+
+        from backend.testing import fakes
+        from payments import services
+
+        admin = User.objects.create_superuser("root", password="correct-horse-battery-42")
+        self.client.force_login(admin)
+        paid = self.client.post(
+            reverse("payments"), {**CARD, "amount": 1000}, content_type="application/json"
+        )
+        real_create = stripe.Refund.create
+
+        def refund_then_webhook(**kwargs):
+            refund = real_create(**kwargs)
+            [event] = [e for e in fakes().stripe.events if e["type"] == "charge.refunded"][-1:]
+            services.apply_event(event)  # the webhook, delivered before the request goes on
+            return refund
+
+        url = reverse("payment-refund", args=[paid.json()["id"]])
+        with mock.patch("stripe.Refund.create", refund_then_webhook):
+            first = self.client.post(url, {"amount": 300}, content_type="application/json")
+            second = self.client.post(url, {"amount": 300}, content_type="application/json")
+        self.assertEqual(first.json()["amount_refunded"], 300)
+        self.assertEqual(second.json()["amount_refunded"], 600)
+        self.assertEqual(Payment.objects.get().amount_refunded, 600)
