@@ -75,6 +75,51 @@ def three_d_secure(request, intent_id):
     return render(request, "payments/sandbox_3ds.html", context)
 
 
+class ThreeDSecurePages:
+    """The same page as a handle() fake, for `manage.py fakeservices` (mounted at /sandbox)."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+
+    def handle(self, method, path, query, body, headers):
+        from urllib.parse import parse_qs
+
+        from django.template.loader import render_to_string
+
+        from backend.fakes import FakeResponse
+
+        match = re.fullmatch(r"/3ds/([^/]+)/?", path)
+        intent = self.sandbox.intent(match.group(1)) if match else None
+        if intent is None:
+            return FakeResponse(404, b"No such PaymentIntent", {"Content-Type": "text/plain"})
+        redirect = (intent.get("next_action") or {}).get("redirect_to_url") or {}
+        context = {"intent": intent, "amount": format_amount(intent)}
+        status = 200
+        if method.upper() == "POST":
+            action = parse_qs(body.decode()).get("action", [""])[0]
+            if action not in ("complete", "fail") or intent["status"] != "requires_action":
+                context["error"] = f"This PaymentIntent is {intent['status']}."
+                status = 409
+            else:
+                settled = self.sandbox.complete_authentication(
+                    intent["id"], succeed=action == "complete"
+                )
+                outcome = "succeeded" if settled["status"] == "succeeded" else "failed"
+                if redirect.get("return_url"):
+                    location = with_query(
+                        redirect["return_url"],
+                        {
+                            "payment_intent": intent["id"],
+                            "payment_intent_client_secret": intent["client_secret"],
+                            "redirect_status": outcome,
+                        },
+                    )
+                    return FakeResponse(302, b"", {"Location": location})
+                context.update(intent=settled, outcome=outcome)
+        page = render_to_string("payments/sandbox_3ds.html", context).encode()
+        return FakeResponse(status, page, {"Content-Type": "text/html; charset=utf-8"})
+
+
 def format_amount(intent):
     from payments.currencies import ZERO_DECIMAL
 

@@ -2,13 +2,14 @@
 
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 import stripe
 from django.contrib.auth import get_user_model
-from django.test import TestCase, override_settings
+from django.test import SimpleTestCase, TestCase, override_settings
 from django.urls import reverse
 
 from payments.models import Payment
-from payments.testing import install_sandbox, stripe_globals
+from payments.testing import install_sandbox, stripe_globals, stripe_server
 
 User = get_user_model()
 
@@ -101,3 +102,31 @@ class ThreeDSecureOutsideSandboxTests(TestCase):
     @override_settings(DEBUG=True)
     def test_there_is_no_page_outside_sandbox_mode(self):
         self.assertEqual(self.client.get("/sandbox/3ds/pi_123/").status_code, 404)
+
+
+class FakeServicesThreeDSecureTests(SimpleTestCase):
+    def test_fakeservices_serve_the_page_and_point_next_action_at_it(self):
+        from backend.fakeservices import default_mounts, forwarding_stripe, start_fake_services
+        from payments.testing import FakeStripe
+
+        wrapper, _ = forwarding_stripe(engine=FakeStripe())
+        server = start_fake_services(default_mounts(wrapper))
+        self.addCleanup(server.stop)
+        wrapper.public_url = server.url
+        with stripe_server(server.url + "/stripe"):
+            intent = stripe.PaymentIntent.create(
+                amount=900, currency="usd", payment_method="pm_card_threeDSecure2Required",
+                confirm=True, return_url="https://shop.example/back",
+            )  # fmt: skip
+            page_url = intent.next_action.redirect_to_url.url
+            self.assertTrue(page_url.startswith(f"{server.url}/sandbox/3ds/{intent.id}/"))
+            page = requests.get(page_url, timeout=5)
+            self.assertIn("Complete authentication", page.text)
+            back = requests.post(
+                page_url, data={"action": "fail"}, allow_redirects=False, timeout=5
+            )
+            self.assertEqual(back.status_code, 302)
+            self.assertIn("redirect_status=failed", back.headers["Location"])
+            self.assertEqual(
+                stripe.PaymentIntent.retrieve(intent.id).status, "requires_payment_method"
+            )

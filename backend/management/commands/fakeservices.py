@@ -30,23 +30,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, forward_to=None, webhook_secret=None, **options):
-        forwarder, stripe_fake = None, None
-        if forward_to:
-            secret = webhook_secret or new_webhook_secret()
-            try:
-                stripe_fake, forwarder = forwarding_stripe(forward_to, secret)
-            except ValueError as error:
-                raise CommandError(str(error)) from error
-        elif webhook_secret:
+        if webhook_secret and not forward_to:
             raise CommandError("--webhook-secret signs forwarded webhooks: add --forward-to URL")
+        secret = webhook_secret or new_webhook_secret()
+        try:
+            stripe_fake, forwarder = forwarding_stripe(forward_to, secret)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         try:
             server = FakeServer(default_mounts(stripe_fake), port=port)
         except OSError as error:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
         base = server.url
+        stripe_fake.public_url = base  # 3-D Secure links: {base}/sandbox/3ds/<pi_...>/
         self.stdout.write(f"Fake services on {base} (Ctrl-C to stop)")
         for prefix in server.mounts:
             self.stdout.write(f"  {base}{prefix}/")
+        self.stdout.write(f"3-D Secure page: {base}/sandbox/3ds/<pi_...>/")
         environment = (
             f"STRIPE_SECRET_KEY=sk_test_local STRIPE_API_BASE={base}/stripe "
             f"PUSH_API_URL={base}/push/ PUSH_APPLICATION={FAKE_APPLICATION} "
