@@ -230,7 +230,10 @@ class FakeServer(ThreadingHTTPServer):
 
     def start(self):
         """Serve in a daemon thread; returns self (use as a context manager to stop)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll interval: stop() (shutdown) returns within 50 ms, not 500.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
