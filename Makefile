@@ -1,6 +1,9 @@
 # Two entry points for a fresh clone: `make run` and `make test`.
 PYTHON ?= python3.11
 VENV := .venv
+PORT ?= 8000
+# What browsers reach the sandbox at (the 3-D Secure page's links).
+SANDBOX_PUBLIC_URL ?= http://localhost:$(PORT)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -13,9 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Set up, migrate and start the backend in sandbox mode (SQLite, fakes, no credentials).
+## `make run PORT=8001` picks another port.
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	SANDBOX_PUBLIC_URL=$(SANDBOX_PUBLIC_URL) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 ## Set up and run the whole suite under both runners; they must agree on the count.
 test: $(STAMP)
@@ -29,4 +33,4 @@ schema: $(STAMP)
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 clean:
-	rm -rf $(VENV) db.sqlite3
+	rm -rf $(VENV) db.sqlite3 sandbox-state.sqlite3*

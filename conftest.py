@@ -1,9 +1,9 @@
-"""pytest wiring: the same network guard and per-test reset as backend.test_runner."""
+"""pytest wiring: the same network guard, default fakes and per-test reset as
+backend.test_runner, and fixtures named like the accessor (`fakes`, and its parts)."""
 
 import pytest
 
-from backend import netguard
-from backend.testing import reset_state
+from backend import netguard, testing
 
 
 def pytest_configure(config):
@@ -11,11 +11,42 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    testing.uninstall_default_fakes()
     netguard.disable()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _default_fakes(django_test_environment):
+    # Session scope: installed (its settings override enabled) before any test class's own
+    # override_settings, so a class-level override's teardown cannot take them away.
+    testing.install_default_fakes()
+    yield
+    testing.uninstall_default_fakes()
+
+
 @pytest.fixture(autouse=True)
-def _reset_state():
+def _reset_state(_default_fakes):
     if not netguard.is_enabled():  # something lifted it: put it back before the test
         netguard.enable()
-    reset_state()
+    testing.reset_state()
+
+
+@pytest.fixture
+def fakes():
+    """backend.testing.fakes(): .stripe, .push, .todos for this test."""
+    return testing.fakes()
+
+
+@pytest.fixture
+def stripe_fake(fakes):
+    return fakes.stripe
+
+
+@pytest.fixture
+def push_fake(fakes):
+    return fakes.push
+
+
+@pytest.fixture
+def todos_fake(fakes):
+    return fakes.todos

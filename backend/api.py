@@ -16,7 +16,6 @@ import re
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
@@ -149,14 +148,39 @@ def handler404(request, exception=None):
     return json_error(404, "not_found", f"No endpoint at {request.path}.")
 
 
-@csrf_exempt
-def not_found(request, *args, **kwargs):
-    """The catch-all under /api/: no endpoint there (any method)."""
-    return handler404(request)
-
-
 def handler500(request):
     return json_error(500, "internal_error", "Something went wrong on our side. Try again later.")
+
+
+class ApiErrorPagesMiddleware:
+    """404 and 405 under /api/ answer in the envelope whatever DEBUG is.
+
+    Django's handler404 is used only with DEBUG off (with DEBUG on it shows its HTML
+    debug page), and a plain Django view's 405 has no body: the mobile app gets JSON
+    either way. Answers that are already JSON (DRF views) pass through untouched.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code in (404, 405)
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            if response.status_code == 404:
+                return handler404(request)
+            answer = json_error(
+                405,
+                "method_not_allowed",
+                f'Method "{request.method}" is not allowed at {request.path}.',
+            )
+            if response.has_header("Allow"):
+                answer["Allow"] = response["Allow"]
+            return answer
+        return response
 
 
 class RequestSizeLimitMiddleware:

@@ -109,15 +109,35 @@ class FaultPlan:
         return len(self._planned)
 
 
-class RequestsAdapter(BaseAdapter):
-    """A requests transport adapter that answers from a fake, with no socket."""
+_UNPATCHED_SEND = requests.adapters.HTTPAdapter.send
 
-    def __init__(self, fake, prefix):
+
+def requests_send_patched():
+    """True while something (the `responses` library) has patched requests' HTTPAdapter.send.
+
+    `responses` intercepts requests by patching HTTPAdapter.send; an adapter mounted on
+    a session is not an HTTPAdapter and would bypass it. The default test fakes check
+    this and step aside, so a test's own `responses` wins, as it would in production code.
+    """
+    return requests.adapters.HTTPAdapter.send is not _UNPATCHED_SEND
+
+
+class RequestsAdapter(BaseAdapter):
+    """A requests transport adapter that answers from a fake, with no socket.
+
+    With `defer_to_responses`, requests go to HTTPAdapter.send (that is, to `responses`)
+    whenever it is patched: the per-test default fakes use this.
+    """
+
+    def __init__(self, fake, prefix, defer_to_responses=False):
         super().__init__()
         self.fake = fake
         self.prefix_path = urlsplit(prefix).path.rstrip("/")
+        self.defer_to_responses = defer_to_responses
 
     def send(self, request, **kwargs):
+        if self.defer_to_responses and requests_send_patched():
+            return requests.adapters.HTTPAdapter().send(request, **kwargs)
         parts = urlsplit(request.url)
         path = parts.path[len(self.prefix_path) :] or "/"
         body = request.body or b""
@@ -227,7 +247,10 @@ class FakeServer(ThreadingHTTPServer):
 
     def start(self):
         """Serve in a daemon thread; returns self (use as a context manager to stop)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        # A short poll interval: stop() (shutdown) returns within 50 ms, not 500.
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 

@@ -26,6 +26,11 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (gunicorn workers, the sandbox's webhook deliveries) write to one
+    # SQLite file: take the write lock when a transaction starts and wait for it, instead
+    # of failing with "database is locked" when a reader upgrades (Django 5.1+ option).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -48,6 +53,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backend.api.ApiErrorPagesMiddleware",
     "backend.api.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -197,7 +203,11 @@ PUSH_APPLICATION = env.str("PUSH_APPLICATION", default="")
 PUSH_AUTH_KEY = env.str("PUSH_AUTH_KEY", default="")
 PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
 PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
-TODOS_API_URL = env.str("TODOS_API_URL", default="")
+# What the todo client calls: JSONPlaceholder unless configured. Sandbox mode fakes it
+# only when TODOS_SANDBOX is on (by default: when TODOS_API_URL is not configured).
+PUBLIC_TODOS_API_URL = "https://jsonplaceholder.typicode.com/"
+TODOS_API_URL = env.str("TODOS_API_URL", default=PUBLIC_TODOS_API_URL)
+TODOS_SANDBOX = env.bool("TODOS_SANDBOX", default="TODOS_API_URL" not in env)
 TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
 # Reminder leases and retries (README "Reminders: de-duplication, leases, expiry").
@@ -257,6 +267,25 @@ if env.bool("SLOW_TESTS", default=False) and DATABASES["default"]["ENGINE"].ends
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
         "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;"
     )
+
+# --- Sandbox mode (DEBUG on, credentials missing: see backend/sandbox.py) ----
+# Where the fakes' state lives: a SQLite file beside the database (shared by every
+# worker, kept across restarts), or "memory" (this process only).
+_default_db = DATABASES["default"]
+SANDBOX_STATE = env.str(
+    "SANDBOX_STATE",
+    default=str(
+        Path(_default_db["NAME"]).with_name("sandbox-state.sqlite3")
+        if "sqlite" in _default_db["ENGINE"] and _default_db["NAME"] not in ("", ":memory:")
+        else BASE_DIR / "sandbox-state.sqlite3"
+    ),
+)
+# Deliver the fake Stripe's events, signed, to this backend's webhook endpoint (in
+# process), or to SANDBOX_WEBHOOK_FORWARD_TO (a loopback URL) when set.
+SANDBOX_WEBHOOKS = env.bool("SANDBOX_WEBHOOKS", default=True)
+SANDBOX_WEBHOOK_FORWARD_TO = env.str("SANDBOX_WEBHOOK_FORWARD_TO", default="")
+# The address browsers reach this backend at: the 3-D Secure page's links use it.
+SANDBOX_PUBLIC_URL = env.str("SANDBOX_PUBLIC_URL", default="http://localhost:8000")
 
 # --- Tests that talk to real services (skipped unless enabled) --------------
 REAL_NETWORK_TESTS = env.bool("REAL_NETWORK_TESTS", default=False)

@@ -1,46 +1,262 @@
-"""Test helpers shared by both runners (manage.py test and pytest)."""
+"""Test helpers shared by both runners (manage.py test and pytest).
 
+Faked by default, like Django's locmem mail backend: both runners install the
+fake Stripe, push provider and todo API beneath the real client code for the
+whole run (`install_default_fakes()`), and every test starts with fresh ones
+(`reset_state()`). A test reaches them through `fakes()`:
+
+    from backend.testing import fakes
+
+    fakes().stripe.charges      # the engine the stripe library talks to now
+    fakes().push.outbox         # what users would have received
+    fakes().todos.todos = [...]  # what the todo API answers
+
+On top of the defaults, and winning over them: `mock.patch("stripe.Token", MockToken)`,
+a test's own `fake_stripe()` / `fake_push()` / `fake_todos()`, and `responses`
+(while `responses` is active the default fakes step aside entirely). A test that
+must not be faked (a contract test) uses `@without_default_fakes` (or `real_network`).
+"""
+
+import contextlib
 import functools
+import os
 import unittest
 
+import stripe
 from django.conf import settings
 from django.core.cache import caches
+from django.test.utils import override_settings
 
 from backend import netguard
 
+DEFAULT_TODOS_URL = "https://todos.fake.invalid/"
+
+
+class Fakes:
+    """The fakes a test's code talks to right now (`backend.testing.fakes()`)."""
+
+    def __init__(self):
+        from notifications.testing import FakePushProvider, FakeTodoApi
+        from payments.testing import FakeStripe
+
+        self.default_stripe = FakeStripe()
+        self.default_push = FakePushProvider()
+        self.default_todos = FakeTodoApi()
+
+    @property
+    def stripe(self):
+        """The engine the stripe library answers from (a test's own fake_stripe() first)."""
+        from payments.testing import current_engine
+
+        return current_engine()
+
+    @property
+    def push(self):
+        """The fake behind settings.PUSH_API_URL (a test's own fake_push() first)."""
+        return _mounted_fake(settings.PUSH_API_URL, self.default_push)
+
+    @property
+    def todos(self):
+        """The fake behind settings.TODOS_API_URL (a test's own fake_todos() first)."""
+        return _mounted_fake(settings.TODOS_API_URL, self.default_todos)
+
+
+def _mounted_fake(url, default):
+    from backend.fakes import RequestsAdapter
+    from notifications.http import session
+
+    try:
+        adapter = session.get_adapter(url)
+    except Exception:
+        return default
+    fake = getattr(adapter, "fake", None) if isinstance(adapter, RequestsAdapter) else None
+    if isinstance(fake, _CurrentFake):
+        return fake.current()
+    return fake if fake is not None else default
+
+
+class _CurrentFake:
+    """Forwards handle() to the current test's fake of one kind."""
+
+    def __init__(self, attribute):
+        self.attribute = attribute
+
+    def current(self):
+        return getattr(_current, self.attribute)
+
+    def handle(self, *args, **kwargs):
+        return self.current().handle(*args, **kwargs)
+
+
+_current = None
+_installed = None  # the settings override and saved globals while the defaults are installed
+
+
+def fakes():
+    """The current test's fakes: `.stripe` (engine), `.push` (provider), `.todos` (API)."""
+    if _current is None:
+        raise RuntimeError("the default fakes are installed by the test runners only")
+    return _current
+
+
+def _default_settings():
+    from notifications.testing import FAKE_APPLICATION, FAKE_AUTH, FAKE_PUSH_URL
+
+    return {
+        "PUSH_API_URL": FAKE_PUSH_URL,
+        "PUSH_APPLICATION": FAKE_APPLICATION,
+        "PUSH_AUTH_KEY": FAKE_AUTH,
+        "TODOS_API_URL": DEFAULT_TODOS_URL,
+        "SANDBOX_STATE": "memory",
+        "SANDBOX_WEBHOOKS": False,  # a test that wants forwarding builds its own forwarder
+    }
+
+
+def _point_clients_at_defaults():
+    from backend.fakes import RequestsAdapter
+    from notifications.http import session
+    from notifications.testing import FAKE_PUSH_URL
+    from payments.testing import TEST_API_KEY, DefaultFakeStripeClient
+
+    if not isinstance(stripe.default_http_client, DefaultFakeStripeClient):
+        stripe.default_http_client = DefaultFakeStripeClient()
+    stripe.api_key = TEST_API_KEY
+    stripe.api_base = stripe.DEFAULT_API_BASE
+    for url, attribute in ((FAKE_PUSH_URL, "default_push"), (DEFAULT_TODOS_URL, "default_todos")):
+        session.mount(url, RequestsAdapter(_CurrentFake(attribute), url, defer_to_responses=True))
+
+
+def install_default_fakes():
+    """Install the default fakes for a test run (both runners call this once)."""
+    global _installed
+    if _installed is not None:
+        return
+    saved = {name: getattr(stripe, name) for name in ("api_key", "api_base", "default_http_client")}
+    override = override_settings(**_default_settings())
+    override.enable()
+    _installed = (override, saved)
+    new_fakes()
+    _point_clients_at_defaults()
+
+
+def uninstall_default_fakes():
+    global _installed, _current
+    if _installed is None:
+        return
+    from notifications.http import session
+    from notifications.testing import FAKE_PUSH_URL
+    from payments.testing import set_default_engine
+
+    override, saved = _installed
+    for name, value in saved.items():
+        setattr(stripe, name, value)
+    for url in (FAKE_PUSH_URL, DEFAULT_TODOS_URL):
+        session.adapters.pop(url, None)
+    override.disable()
+    set_default_engine(None)
+    _installed = _current = None
+
+
+def new_fakes():
+    """Fresh default fakes (called before every test)."""
+    global _current
+    from payments.testing import set_default_engine
+
+    _current = Fakes()
+    set_default_engine(_current.default_stripe)
+    return _current
+
 
 def reset_state():
-    """Per-test reset the database rollback does not cover: caches (throttle counters)."""
+    """Per-test reset the database rollback does not cover: caches (throttle counters) and,
+    when installed, fresh default fakes with the clients pointed at them again."""
     for cache in caches.all(initialized_only=True):
         cache.clear()
+    if _installed is not None:
+        new_fakes()
+        _point_clients_at_defaults()
+
+
+@contextlib.contextmanager
+def no_default_fakes():
+    """A block with the real clients: the stripe library as configured in settings, the
+    push/todo settings as configured, no default adapters. The network guard still holds."""
+    if _installed is None:
+        yield
+        return
+    from notifications.http import session
+    from notifications.testing import FAKE_PUSH_URL
+
+    override, saved = _installed
+    real = {
+        name: getattr(override.wrapped, name)
+        for name in _default_settings()
+        if hasattr(override.wrapped, name)
+    }
+    adapters = {url: session.adapters.pop(url, None) for url in (FAKE_PUSH_URL, DEFAULT_TODOS_URL)}
+    globals_saved = {n: getattr(stripe, n) for n in ("api_key", "api_base", "default_http_client")}
+    for name, value in saved.items():
+        setattr(stripe, name, value)
+    try:
+        with override_settings(**real):
+            yield
+    finally:
+        for name, value in globals_saved.items():
+            setattr(stripe, name, value)
+        for url, adapter in adapters.items():
+            if adapter is not None:
+                session.mount(url, adapter)
+
+
+def _wrap_test(test, context):
+    """Run a test method or every test of a class inside `context()`."""
+    if isinstance(test, type):
+        original_run = test.run
+
+        def run(self, result=None):
+            with context():
+                return original_run(self, result)
+
+        test.run = run
+        return test
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        with context():
+            return test(*args, **kwargs)
+
+    return wrapper
+
+
+def without_default_fakes(test):
+    """Decorator (method or class): the test talks to the real clients, not the default
+    fakes (contract tests). Its own fake_stripe()/fake_push()/responses still work."""
+    return _wrap_test(test, no_default_fakes)
 
 
 def real_network(reason):
     """Mark a test (or class) that talks to a real third-party service.
 
-    It is skipped unless REAL_NETWORK_TESTS=1 (settings.REAL_NETWORK_TESTS), and
-    only while it runs is the network guard lifted.
+    It is skipped unless REAL_NETWORK_TESTS=1 (settings.REAL_NETWORK_TESTS); only
+    while it runs is the network guard lifted, and the default fakes are removed.
     """
+
+    @contextlib.contextmanager
+    def context():
+        with netguard.allowed(), no_default_fakes():
+            yield
 
     def decorate(test):
         skip = unittest.skipUnless(
             settings.REAL_NETWORK_TESTS, f"real network test ({reason}); set REAL_NETWORK_TESTS=1"
         )
-        if isinstance(test, type):
-            original_run = test.run
-
-            def run(self, result=None):
-                with netguard.allowed():
-                    return original_run(self, result)
-
-            test.run = run
-            return skip(test)
-
-        @functools.wraps(test)
-        def wrapper(*args, **kwargs):
-            with netguard.allowed():
-                return test(*args, **kwargs)
-
-        return skip(wrapper)
+        return skip(_wrap_test(test, context))
 
     return decorate
+
+
+def slow_test(test):
+    """Skipped unless SLOW_TESTS=1 (journeys with real servers or a browser; .ci/run sets it)."""
+    return unittest.skipUnless(
+        os.environ.get("SLOW_TESTS") == "1", "slow journey; set SLOW_TESTS=1"
+    )(test)

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts
-from backend import api, views
+from backend import views
 
 api_patterns = [
     path("health/", views.HealthView.as_view(), name="health"),
@@ -22,9 +22,8 @@ api_patterns = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    # Anything else under /api/ is a 404 in the envelope, DEBUG or not (Django's
-    # handler404 only answers with DEBUG off; the sandbox runs with DEBUG on).
-    re_path(r"^api/", api.not_found, name="api-not-found"),
+    # Sandbox mode only (404 otherwise): the 3-D Secure page of the fake Stripe.
+    path("sandbox/", include("payments.sandbox_views")),
 ]
 
 handler400 = "backend.api.handler400"

@@ -13,6 +13,7 @@ HEALTH = inline_serializer(
         "status": serializers.CharField(),
         "database": serializers.CharField(),
         "sandbox": serializers.ListField(child=serializers.CharField()),
+        "sandbox_state": serializers.CharField(allow_null=True),
     },
 )
 
@@ -43,5 +44,7 @@ class HealthView(APIView):
             "status": "ok" if healthy else "unavailable",
             "database": database,
             "sandbox": sandbox.active_fakes(),
+            # a SQLite file (shared by every worker) or "memory"; null outside sandbox mode
+            "sandbox_state": sandbox.state_location(),
         }
         return Response(body, status=200 if healthy else 503)

@@ -65,10 +65,12 @@ class FakePushProvider:
         self.application, self.auth = application, auth
         self.faults = FaultPlan()
         self._lock = threading.Lock()
-        self.clock = time.monotonic
         self.reset()
 
     def reset(self):
+        # Wall-clock seconds: the sandbox shares this fake's state between processes and
+        # across restarts, where a monotonic clock means nothing. Tests may replace it.
+        self.clock = time.time
         self.outbox = []  # every notification delivered: {"code", "content", "conditions", ...}
         self.devices = {}  # hwid -> registration
         self.unregistered = []  # hwids removed by unregisterDevice, in order
@@ -340,15 +342,25 @@ class FakeNotificationServicesMixin:
         self.todo_api = self.enterContext(fake_todos())
 
 
-def install_sandbox_push():
+def _shared(fake, store, name):
+    from backend.sandbox_store import SharedFake
+
+    return SharedFake(fake, store, name) if store is not None else fake
+
+
+def install_sandbox_push(store=None):
+    """Sandbox mode: the push client talks to the fake for good (`store`: shared state)."""
     push_provider.application = settings.PUSH_APPLICATION
     push_provider.auth = settings.PUSH_AUTH_KEY
-    session.mount(settings.PUSH_API_URL, RequestsAdapter(push_provider, settings.PUSH_API_URL))
+    fake = _shared(push_provider, store, "push")
+    session.mount(settings.PUSH_API_URL, RequestsAdapter(fake, settings.PUSH_API_URL))
     _installed.add("push")
 
 
-def install_sandbox_todos():
-    session.mount(todos.base_url(), RequestsAdapter(todo_api, todos.base_url()))
+def install_sandbox_todos(store=None):
+    """Sandbox mode: the fake todo API answers at settings.TODOS_API_URL (the public URL)."""
+    fake = _shared(todo_api, store, "todos")
+    session.mount(todos.base_url(), RequestsAdapter(fake, todos.base_url()))
     _installed.add("todos")
 
 

@@ -15,7 +15,7 @@ class TodoApiError(Exception):
 
 
 def base_url():
-    return settings.TODOS_API_URL or PUBLIC_TODOS_API
+    return settings.TODOS_API_URL
 
 
 def _get(resource):

@@ -24,7 +24,7 @@ class SandboxTests(SimpleTestCase):
         self.addCleanup(restore)
 
     @override_settings(
-        DEBUG=True, STRIPE_SECRET_KEY="", STRIPE_API_BASE="", PUSH_AUTH_KEY="", TODOS_API_URL=""
+        DEBUG=True, STRIPE_SECRET_KEY="", STRIPE_API_BASE="", PUSH_AUTH_KEY="", TODOS_SANDBOX=True
     )
     def test_no_credentials_and_debug_runs_everything_on_fakes(self):
         with self.assertLogs("backend.sandbox", "WARNING") as logs:
@@ -39,6 +39,7 @@ class SandboxTests(SimpleTestCase):
         STRIPE_SECRET_KEY="sk_test_real",
         PUSH_AUTH_KEY="k",
         TODOS_API_URL="https://t.example/",
+        TODOS_SANDBOX=False,
     )
     def test_configured_services_are_not_faked(self):
         self.assertEqual(sandbox.activate(), [])

@@ -24,6 +24,7 @@ from payments.testing import cards
 from payments.testing.engine import FakeStripe, StripeError, sign_webhook
 
 __all__ = [
+    "DefaultFakeStripeClient",
     "FakeStripe",
     "FakeStripeHTTPClient",
     "FakeStripeMixin",
@@ -43,6 +44,7 @@ __all__ = [
     "deliver_events",
     "encode_form",
     "fake_stripe",
+    "sandbox_stripe",
     "shared_engine",
     "sign_webhook",
     "signed_webhook",
@@ -56,10 +58,22 @@ SANDBOX_API_KEY = "sk_test_sandbox"
 # The process-wide engine: sandbox mode, MockToken and fake_stripe() share it by default.
 shared_engine = FakeStripe()
 _active = []
+_default = []  # the per-test default engine (backend.testing), beneath every fake_stripe()
 
 
 def current_engine():
-    return _active[-1] if _active else shared_engine
+    """The engine the stripe library talks to now: the innermost fake_stripe(), else the
+    test's default engine, else the process's shared engine (sandbox mode)."""
+    if _active:
+        return _active[-1]
+    return _default[-1] if _default else shared_engine
+
+
+def set_default_engine(engine):
+    """Make `engine` the default (None: no default). backend.testing calls it per test."""
+    _default.clear()
+    if engine is not None:
+        _default.append(engine)
 
 
 def encode_form(params, prefix=None):
@@ -118,6 +132,32 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
 
     def _sleep_time_seconds(self, num_retries):
         return 0  # the library's retries still run, without waiting out the back-off
+
+
+class DefaultFakeStripeClient(FakeStripeHTTPClient):
+    """The per-test default: answers from the current default engine, and steps aside
+    for `responses` (requests' HTTPAdapter.send patched) so a test's own mocks win."""
+
+    name = "default_fake_stripe"
+
+    def __init__(self):
+        stripe.HTTPClient.__init__(self)
+        self._real = None
+
+    @property
+    def fake(self):
+        return _default[-1] if _default else shared_engine
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):
+        from backend.fakes import requests_send_patched
+
+        if requests_send_patched():
+            if self._real is None:
+                self._real = stripe.RequestsClient(timeout=10)
+            return self._real.request(method, url, headers, post_data)
+        return super().request(method, url, headers, post_data, _usage=_usage)
+
+    request_stream = request
 
 
 STRIPE_GLOBALS = ("api_key", "api_base", "default_http_client", "max_network_retries")
@@ -188,15 +228,36 @@ class FakeStripeMixin:
         self.stripe = self.enterContext(fake_stripe())
 
 
-def install_sandbox():
-    """Sandbox mode: the process's stripe library talks to the shared engine for good."""
-    stripe.default_http_client = FakeStripeHTTPClient(shared_engine)
+def install_sandbox(store=None, forwarder=None, public_url="http://localhost:8000"):
+    """Sandbox mode: the process's stripe library talks to the shared engine for good.
+
+    `store` (backend.sandbox_store) shares its state between processes; `forwarder`
+    (payments.testing.forwarding) delivers its events as webhooks. Returns the
+    SandboxStripe wrapper the library talks to.
+    """
+    from payments.testing.sandbox import SandboxStripe
+
+    wrapper = SandboxStripe(shared_engine, store, forwarder, public_url)
+    stripe.default_http_client = FakeStripeHTTPClient(wrapper)
     stripe.api_key = SANDBOX_API_KEY
     stripe.api_base = stripe.DEFAULT_API_BASE
+    return wrapper
+
+
+def sandbox_stripe():
+    """The SandboxStripe the stripe library talks to now, or None (not in sandbox mode)."""
+    from payments.testing.sandbox import SandboxStripe
+
+    fake = getattr(stripe.default_http_client, "fake", None)
+    return fake if isinstance(fake, SandboxStripe) else None
 
 
 def is_installed():
-    return isinstance(stripe.default_http_client, FakeStripeHTTPClient)
+    """A fake Stripe beneath the library (sandbox mode or fake_stripe(); not the test default)."""
+    client = stripe.default_http_client
+    return isinstance(client, FakeStripeHTTPClient) and not isinstance(
+        client, DefaultFakeStripeClient
+    )
 
 
 # ---------------------------------------------------------------------------

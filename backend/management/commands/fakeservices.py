@@ -1,37 +1,68 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.fakes import FakeServer
-from backend.fakeservices import default_mounts
+from backend.fakeservices import default_mounts, forwarding_stripe
+from backend.sandbox_store import new_webhook_secret
 from notifications.testing import FAKE_APPLICATION, FAKE_AUTH
 
 
 class Command(BaseCommand):
     help = (
         "Serve the fake third-party services over HTTP on 127.0.0.1: Stripe under /stripe, "
-        "the push provider under /push, the todo API under /todos-api."
+        "the push provider under /push, the todo API under /todos-api. With --forward-to, "
+        "every event the fake Stripe emits is POSTed there, signed, like "
+        "`stripe listen --forward-to`."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8765, help="Port (0 picks a free one).")
+        parser.add_argument(
+            "--forward-to",
+            metavar="URL",
+            help="Deliver webhooks to this loopback URL, e.g. "
+            "http://127.0.0.1:8000/api/stripe/webhook/ (retried until acknowledged).",
+        )
+        parser.add_argument(
+            "--webhook-secret",
+            metavar="SECRET",
+            help="Sign webhooks with this secret (default: a new whsec_... printed at start); "
+            "give the backend the same as STRIPE_WEBHOOK_SECRET.",
+        )
 
-    def handle(self, *args, port, **options):
+    def handle(self, *args, port, forward_to=None, webhook_secret=None, **options):
+        if webhook_secret and not forward_to:
+            raise CommandError("--webhook-secret signs forwarded webhooks: add --forward-to URL")
+        secret = webhook_secret or new_webhook_secret()
         try:
-            server = FakeServer(default_mounts(), port=port)
+            stripe_fake, forwarder = forwarding_stripe(forward_to, secret)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        try:
+            server = FakeServer(default_mounts(stripe_fake), port=port)
         except OSError as error:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
         base = server.url
+        stripe_fake.public_url = base  # 3-D Secure links: {base}/sandbox/3ds/<pi_...>/
         self.stdout.write(f"Fake services on {base} (Ctrl-C to stop)")
         for prefix in server.mounts:
             self.stdout.write(f"  {base}{prefix}/")
-        self.stdout.write("Point a backend at them with:")
-        self.stdout.write(
-            f"  STRIPE_SECRET_KEY=sk_test_local STRIPE_API_BASE={base}/stripe "
+        self.stdout.write(f"3-D Secure page: {base}/sandbox/3ds/<pi_...>/")
+        environment = (
+            f"STRIPE_SECRET_KEY=sk_test_local STRIPE_API_BASE={base}/stripe "
             f"PUSH_API_URL={base}/push/ PUSH_APPLICATION={FAKE_APPLICATION} "
             f"PUSH_AUTH_KEY={FAKE_AUTH} TODOS_API_URL={base}/todos-api/"
         )
+        if forwarder is not None:
+            self.stdout.write(f"Forwarding webhooks to {forward_to}")
+            self.stdout.write(f"Your webhook signing secret is {secret}")
+            environment += f" STRIPE_WEBHOOK_SECRET={secret}"
+        self.stdout.write("Point a backend at them with:")
+        self.stdout.write(f"  {environment}")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
         finally:
             server.server_close()
+            if forwarder is not None:
+                forwarder.stop()

@@ -1,0 +1,108 @@
+"""Real backend servers for the slow journeys: gunicorn on a free port, its own database."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "sandbox-journey-password-1"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SandboxServer:
+    """`gunicorn backend.wsgi -w N` in sandbox mode (no credentials, DEBUG on), SQLite."""
+
+    def __init__(self, workers=3, threads=None, **environment):
+        self.directory = tempfile.TemporaryDirectory()
+        self.path = Path(self.directory.name)
+        self.workers = workers
+        # Browsers keep idle (pre)connections open, and a sync worker waits on one until it
+        # times out: give browser tests threaded workers, as a server behind no proxy needs.
+        self.threads = threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("STRIPE_", "PUSH_", "TODOS_", "SANDBOX_"))
+        }
+        self.env.update(
+            DATABASE_URL=f"sqlite:///{self.path / 'db.sqlite3'}",
+            DEBUG="true",
+            CACHE_URL="locmemcache://",
+            PAYMENTS_THROTTLE="1000/hour",
+            API_THROTTLE_AUTH="1000/min",
+            SANDBOX_PUBLIC_URL=self.url,
+            **environment,
+        )
+        self.process = None
+        self.log = open(self.path / "server.log", "w")
+        self._manage("migrate", "--noinput", "-v0")
+        self._manage("createsuperuser", "--noinput", "--username", "admin", "--email", "a@x.org")
+
+    def _manage(self, *args):
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env={**self.env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self):
+        command = [sys.executable, "-m", "gunicorn", "backend.wsgi", "-w", str(self.workers),
+                   "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]  # fmt: skip
+        if self.threads:
+            command += ["--worker-class", "gthread", "--threads", str(self.threads)]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/api/health/", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not start; see {self.log.name}")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def cleanup(self):
+        self.stop()
+        self.log.close()
+        self.directory.cleanup()
+
+    def token(self, session):
+        answer = session.post(
+            self.url + "/api/auth/token/",
+            json={"username": "admin", "password": PASSWORD},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return answer.json()["token"]
+
+    def logs(self):
+        self.log.flush()
+        return (self.path / "server.log").read_text()
