@@ -16,7 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, **options):
         try:
-            server = FakeServer(default_mounts(), port=port)
+            server = FakeServer(default_mounts(), port=port, freeze_gc=True)
         except OSError as error:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
         base = server.url
