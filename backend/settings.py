@@ -26,6 +26,25 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- SQLite as a server's database (a file database only) --------------------
+# WAL lets readers run beside the writer, and with synchronous=NORMAL a commit no
+# longer waits for fsync (a WAL database stays consistent; a power cut may lose the
+# last commits, an application crash loses none). BEGIN IMMEDIATE takes the write
+# lock when a transaction starts, so two writers queue on the busy timeout instead of
+# failing with "database is locked" when a read transaction tries to upgrade.
+SQLITE_SERVER_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,  # seconds a writer waits for the lock (sqlite3's busy timeout)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and str(
+    DATABASES["default"].get("NAME") or ":memory:"
+) not in (":memory:", ""):
+    DATABASES["default"]["OPTIONS"] = {
+        **SQLITE_SERVER_OPTIONS,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
