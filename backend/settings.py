@@ -44,6 +44,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and str(
         **SQLITE_SERVER_OPTIONS,
         **DATABASES["default"].get("OPTIONS", {}),
     }
+    # Keep each thread's connection (opening one costs more than a health check), unless
+    # the URL says otherwise (sqlite:///db.sqlite3?conn_max_age=0).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
