@@ -316,6 +316,7 @@ class FakeServer:
             loop="uvloop" if _has_uvloop() else "asyncio",
             lifespan="off",
             access_log=False,
+            log_config=None,  # leave the process's logging (Django's LOGGING) alone
             log_level="warning",
             server_header=False,
             timeout_keep_alive=30,

@@ -207,10 +207,12 @@ def served_pairs(fake, pairs):
 
 
 def throughput(rounds, seconds, stateful_mock):
-    figures = {}
+    figures, cpu = {}, {}
 
-    def record(name, value):
+    def record(name, value, micros=None):
         figures.setdefault(name, []).append(value)
+        if micros is not None:
+            cpu.setdefault(name, []).append(micros)
 
     big_engine = FakeStripe()
     started = time.perf_counter()
@@ -232,7 +234,11 @@ def throughput(rounds, seconds, stateful_mock):
                 stored.append(len(big_engine.charges))
             server = start()
             try:
-                record(name, load(server.url + prefix, seconds))
+                # The servers run in this process, the clients in another: this process's
+                # CPU time per answer is the server's cost, steadier than req/s under load.
+                began, answered = time.process_time(), load(server.url + prefix, seconds)
+                spent = time.process_time() - began
+                record(name, answered, spent / (answered * seconds) * 1e6)
             finally:
                 server.stop()
     if stateful_mock:
@@ -243,7 +249,8 @@ def throughput(rounds, seconds, stateful_mock):
         finally:
             mock_server.stop()
     result = {name: median(values) for name, values in figures.items()}
-    return result, figures, stored, fill_seconds
+    micros = {name: median(values) for name, values in cpu.items()}
+    return result, micros, figures, stored, fill_seconds
 
 
 def run_script(args, timeout):
@@ -293,7 +300,9 @@ def main():
     uvicorn_bare = pairs["bare uvicorn + adapter (static)"]
     print("3/5 throughput ...", flush=True)
     mock = StatefulMock.find(args.stateful_mock)
-    rates, rate_rounds, stored, fill_seconds = throughput(args.rounds, args.seconds, mock)
+    rates, server_cpu, rate_rounds, stored, fill_seconds = throughput(
+        args.rounds, args.seconds, mock
+    )
     sandbox = {}
     if not args.skip_sandbox:
         print("4/5 sandbox payments (in process, then gunicorn) ...", flush=True)
@@ -333,10 +342,18 @@ def main():
         f"Throughput, POST /v1/charges, 8 keep-alive clients (req/s; >= 50k = "
         f"{min(stored):,}..{max(stored):,} stored, filled in {fill_seconds:.0f} s)",
         [
-            (name, [f"{value:.0f}", f"{value / seed:.2f}", f"{value / bare_rate:.2f}"])
+            (
+                name,
+                [
+                    f"{value:.0f}",
+                    f"{value / seed:.2f}",
+                    f"{value / bare_rate:.2f}",
+                    f"{server_cpu[name]:.0f}" if name in server_cpu else "-",
+                ],
+            )
             for name, value in rates.items()
         ],
-        ["req/s", "x seed", "x stdlib bare"],
+        ["req/s", "x seed", "x stdlib bare", "server CPU µs"],
     )
     empty, full = rates["fakeservices, empty"], rates["fakeservices, >= 50k stored"]
     print(f"  fakeservices at >= 50k stored vs empty: {full / empty - 1:+.0%}")
