@@ -33,6 +33,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(transaction_mode="IMMEDIATE", timeout=20)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- SQLite as a server's database (a file database only) --------------------
+# WAL lets readers run beside the writer, and with synchronous=NORMAL a commit no
+# longer waits for fsync (a WAL database stays consistent; a power cut may lose the
+# last commits, an application crash loses none). BEGIN IMMEDIATE takes the write
+# lock when a transaction starts, so two writers queue on the busy timeout instead of
+# failing with "database is locked" when a read transaction tries to upgrade.
+SQLITE_SERVER_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,  # seconds a writer waits for the lock (sqlite3's busy timeout)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and str(
+    DATABASES["default"].get("NAME") or ":memory:"
+) not in (":memory:", ""):
+    DATABASES["default"]["OPTIONS"] = {
+        **SQLITE_SERVER_OPTIONS,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+    # Keep each thread's connection (opening one costs more than a health check), unless
+    # the URL says otherwise (sqlite:///db.sqlite3?conn_max_age=0).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

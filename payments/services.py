@@ -61,16 +61,36 @@ def create_payment(user, data, idempotency_key=""):
     payment, replay = claim_payment(user, data, idempotency_key, fingerprint)
     if replay:
         return replay
-    updates = {"locked_until": None}
     try:
         status, body, headers, final = charge(payment, data)
-        if final:  # a retry of the same request gets the same answer
-            updates.update(response_status=status, response_body=body)
-    finally:
+    except BaseException:
         # Whatever charge() raised, the row stays pending (reconcile_payments settles it)
         # but never locked: a retry with the same Idempotency-Key may claim it again.
-        Payment.objects.filter(pk=payment.pk).update(**updates)
+        Payment.objects.filter(pk=payment.pk).update(locked_until=None)
+        raise
+    # One write settles the payment: what Stripe answered, the claim released and, when
+    # final, the answer a retry of the same request replays. charge() saved nothing.
+    updates = {name: getattr(payment, name) for name in SETTLE_FIELDS}
+    updates.update(locked_until=None, updated_at=payment.updated_at)
+    if final:  # a retry of the same request gets the same answer
+        updates.update(response_status=status, response_body=body)
+    Payment.objects.filter(pk=payment.pk).update(**updates)
     return status, body, headers
+
+
+# What charge() may change on a claimed payment (create_payment writes them, once).
+SETTLE_FIELDS = (
+    "status",
+    "stripe_token_id",
+    "stripe_charge_id",
+    "stripe_payment_intent_id",
+    "card_brand",
+    "card_last4",
+    "amount_refunded",
+    "failure_code",
+    "decline_code",
+    "failure_message",
+)
 
 
 def claim_payment(user, data, idempotency_key, fingerprint):
@@ -132,7 +152,11 @@ def claim_payment(user, data, idempotency_key, fingerprint):
 
 
 def charge(payment, data):
-    """Talk to Stripe for a claimed payment; returns (status, body, headers, final)."""
+    """Talk to Stripe for a claimed payment; returns (status, body, headers, final).
+
+    Sets the outcome on `payment` without saving it (create_payment writes it once), and
+    runs outside any transaction: no lock is held while Stripe is called.
+    """
     key = payment.stripe_idempotency_key
     common = {
         "amount": payment.amount,
@@ -149,20 +173,21 @@ def charge(payment, data):
                 allowed_payment_method_types=["card"],
                 **common,
             )
-            apply_intent(payment, intent)
+            apply_intent(payment, intent, save=False)
         else:
             source = data.get("token")
             if payment.method == Payment.Method.CARD:
                 card = {name: data[name] for name in CARD_FIELDS if data.get(name) is not None}
                 token = stripe.Token.create(card=card, idempotency_key=f"{key}-token")
                 source = token.id
-                payment.stripe_token_id = token.id
-                payment.save(update_fields=["stripe_token_id", "updated_at"])
-            apply_charge(payment, stripe.Charge.create(source=source, **common))
+                payment.stripe_token_id = token.id  # the token's own idempotency key replays it
+            apply_charge(payment, stripe.Charge.create(source=source, **common), save=False)
     except stripe.CardError as error:
         return card_error_response(payment, error)
     except stripe.InvalidRequestError as error:
-        record_failure(payment, error.code or "invalid_request", "", provider_message(error))
+        record_failure(
+            payment, error.code or "invalid_request", "", provider_message(error), save=False
+        )
         body = envelope(
             "invalid_request_error", payment.failure_code, payment.failure_message, error.param
         )
@@ -183,6 +208,8 @@ def charge(payment, data):
             "The payment provider is not answering. Nothing was confirmed; retry with the "
             "same Idempotency-Key and you will not be charged twice.",
         )
+    finally:  # the instant the settle write stores, and the body shows
+        payment.updated_at = timezone.now()
     from payments.serializers import PaymentSerializer  # serializers import services
 
     body = PaymentSerializer(payment).data
@@ -205,24 +232,24 @@ def card_error_response(payment, error):
     details = getattr(error, "error", None) or {}
     code = error.code if isinstance(error.code, str) else "card_declined"
     decline_code = field(details, "decline_code", "")
-    record_failure(payment, code, decline_code, provider_message(error))
+    record_failure(payment, code, decline_code, provider_message(error), save=False)
     body = envelope("card_error", code, payment.failure_message, getattr(error, "param", None))
     body["error"]["decline_code"] = decline_code or None
     body["error"]["payment"] = payment.pk
     return 400, body, {}, True
 
 
-def record_failure(payment, code, decline_code, message):
+def record_failure(payment, code, decline_code, message, save=True):
     payment.status = Payment.Status.FAILED
     payment.failure_code = code[:64]
     payment.decline_code = decline_code[:64]
     payment.failure_message = (message or "")[:500]
-    payment.save(
-        update_fields=["status", "failure_code", "decline_code", "failure_message", "updated_at"]
-    )
+    fields = ["status", "failure_code", "decline_code", "failure_message", "updated_at"]
+    if save:
+        payment.save(update_fields=fields)
 
 
-def apply_charge(payment, charge):
+def apply_charge(payment, charge, save=True):
     payment.stripe_charge_id = charge["id"]
     if isinstance(field(charge, "payment_intent"), str):  # a charge.succeeded for an intent
         payment.stripe_payment_intent_id = charge["payment_intent"]
@@ -236,10 +263,11 @@ def apply_charge(payment, charge):
         payment.status = Payment.Status.FAILED
         payment.failure_code = field(charge, "failure_code", "")
         payment.failure_message = field(charge, "failure_message", "")
-    payment.save()
+    if save:
+        payment.save()
 
 
-def apply_intent(payment, intent):
+def apply_intent(payment, intent, save=True):
     payment.stripe_payment_intent_id = intent.id
     if isinstance(field(intent, "latest_charge"), str):
         payment.stripe_charge_id = intent.latest_charge
@@ -253,7 +281,8 @@ def apply_intent(payment, intent):
         payment.failure_code = field(error, "code", intent.status)
         payment.decline_code = field(error, "decline_code", "")
         payment.failure_message = field(error, "message", "")
-    payment.save()
+    if save:
+        payment.save()
 
 
 def refund_status(payment):

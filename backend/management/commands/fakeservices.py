@@ -38,7 +38,7 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         try:
-            server = FakeServer(default_mounts(stripe_fake), port=port)
+            server = FakeServer(default_mounts(stripe_fake), port=port, freeze_gc=True)
         except OSError as error:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
         base = server.url

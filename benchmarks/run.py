@@ -1,0 +1,402 @@
+"""The one benchmark command: every figure issue 14 asks for, side by side, in one run.
+
+    .venv/bin/python benchmarks/run.py [--rounds R] [--pairs N] [--seconds S] [--quick]
+        [--stateful-mock PATH] [--skip-sandbox] [--skip-reminders]
+
+1. In process: a stripe.Token + stripe.Charge pair through fake_stripe() against the
+   static-client floor and `responses` (functions imported from benchmarks/stripe_fakes.py).
+2. Per pair over HTTP: the fakeservices server (uvicorn) against bare keep-alive servers
+   answering prebuilt bytes: the stdlib one (stripe_fakes.bare_server) and uvicorn with the
+   same adapter.
+3. Throughput, POST /v1/charges, 8 keep-alive clients (benchmarks/loadgen.py, in its own
+   process): the bare servers, the seed's stdlib server over the same engine, fakeservices
+   empty and with >= 50k stored charges, and stripe-stateful-mock when it is installed
+   (`npx --no-install stripe-stateful-mock`, or --stateful-mock PATH to its autostart.js).
+4. Sandbox payments (benchmarks/sandbox_payments.py): POST /api/payments/ against
+   /api/health/, in process and under gunicorn (2 workers x 4 threads, SQLite in WAL).
+5. Reminders: benchmarks/reminders.py, when present (its own figures, printed as it prints them).
+
+Each figure is the median of R interleaved rounds. All traffic is loopback. The whole run
+is bounded: about 2-3 minutes with the defaults, under a minute with --quick.
+"""
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import stripe_fakes as sf  # noqa: E402  (sets Django up)
+
+from backend.fakes import FakeResponse, FakeServer, TransportFault  # noqa: E402
+from payments.testing import FakeStripe, encode_form  # noqa: E402
+
+CHARGE_BODY = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"})
+STORED = 50_000
+
+
+def median(values):
+    return statistics.median(values)
+
+
+# ----------------------------------------------------------------- the servers
+class StaticStripe:
+    """A fake answering the engine's own token and charge bytes: uvicorn + adapter, no engine."""
+
+    def __init__(self):
+        self.token = json.dumps(sf.TOKEN).encode()
+        self.charge = json.dumps(sf.CHARGE).encode()
+
+    def handle(self, method, path, query, body, headers):
+        return FakeResponse.json(200, self.token if path.endswith("tokens") else self.charge)
+
+
+class SeedHandler(sf.StaticHandler):
+    """The seed's FakeServer handler (stdlib http.server, threads) over the same engine."""
+
+    def _serve(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path, _, query = self.path.partition("?")
+        try:
+            answer = self.server.engine.handle(
+                self.command, path.removeprefix("/stripe"), query, body, self.headers
+            )
+        except TransportFault:
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    do_GET = do_POST = _serve
+
+
+def seed_server(engine):
+    server = sf.served(SeedHandler)
+    server.engine = engine
+    return server
+
+
+def uvicorn_server(fake, freeze_gc=True):
+    """fakeservices as `manage.py fakeservices` runs it (uvicorn, gc freezing on)."""
+    return FakeServer({"/stripe": fake}, freeze_gc=freeze_gc).start()
+
+
+def stripe_pairs_against(url, pairs):
+    with sf.real_client(url):
+        return sf.timed(pairs)
+
+
+# ----------------------------------------------------------------- load
+def load(url, seconds, clients=8, requests=None):
+    command = [sys.executable, str(HERE / "loadgen.py"), url + "/v1/charges", "--method", "POST"]
+    command += ["--body", CHARGE_BODY, "--clients", str(clients), "--seconds", str(seconds)]
+    command += ["--header", "Authorization: Bearer sk_test_bench"]
+    command += ["--header", "Content-Type: application/x-www-form-urlencoded"]
+    if requests:
+        command += ["--requests", str(requests)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60)
+    result = json.loads(out.stdout)
+    if result["failures"]:
+        raise RuntimeError(f"{url}: answers other than 200: {result['statuses']}")
+    return result["rps"]
+
+
+def fill(engine, charges):
+    """Store `charges` charges in the engine (in process: the same objects HTTP would make)."""
+    headers = {"Authorization": "Bearer sk_test_bench"}
+    body = CHARGE_BODY.encode()
+    for _ in range(charges - len(engine.charges)):  # engine.charges builds a list: ask once
+        engine.handle("POST", "/v1/charges", "", body, headers)
+    gc.collect()
+    gc.freeze()
+
+
+class StatefulMock:
+    """stripe-stateful-mock (Node) on a free port, if installed; None otherwise."""
+
+    @classmethod
+    def find(cls, path):
+        if path:
+            return cls(["node", path])
+        if shutil.which("npx"):
+            probe = subprocess.run(
+                ["npx", "--no-install", "stripe-stateful-mock", "--version"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            if "missing packages" not in probe.stderr + probe.stdout:
+                return cls(["npx", "--no-install", "stripe-stateful-mock"])
+        return None
+
+    def __init__(self, command):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, "PORT": str(self.port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("stripe-stateful-mock did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+# ----------------------------------------------------------------- sections
+def in_process(rounds, pairs):
+    layers = {
+        "static stripe HTTP client (floor)": sf.with_static_client,
+        "responses, static JSON": sf.with_responses,
+        "fake_stripe() in process": sf.with_fake_stripe,
+    }
+    figures = {name: [] for name in layers}
+    for _ in range(rounds):
+        for name, run in layers.items():
+            figures[name].append(run(pairs))
+    return {name: median(values) for name, values in figures.items()}
+
+
+def per_pair(rounds, pairs):
+    static = StaticStripe()
+    layers = {
+        "bare keep-alive http.server (static)": sf.bare_server,
+        "bare uvicorn + adapter (static)": lambda n: served_pairs(static, n),
+        "fakeservices (uvicorn + engine)": lambda n: served_pairs(FakeStripe(), n),
+    }
+    figures = {name: [] for name in layers}
+    for _ in range(rounds):
+        for name, run in layers.items():
+            figures[name].append(run(pairs))
+    return {name: median(values) for name, values in figures.items()}
+
+
+def served_pairs(fake, pairs):
+    server = uvicorn_server(fake, freeze_gc=False)
+    try:
+        return stripe_pairs_against(server.url + "/stripe", pairs)
+    finally:
+        server.stop()
+
+
+def throughput(rounds, seconds, stateful_mock):
+    figures, cpu = {}, {}
+
+    def record(name, value, micros=None):
+        figures.setdefault(name, []).append(value)
+        if micros is not None:
+            cpu.setdefault(name, []).append(micros)
+
+    big_engine = FakeStripe()
+    started = time.perf_counter()
+    fill(big_engine, STORED)
+    fill_seconds = time.perf_counter() - started
+    stored = []
+    servers = [
+        ("bare keep-alive http.server (static)", lambda: sf.served(sf.StaticHandler), ""),
+        ("bare uvicorn + adapter (static)", lambda: uvicorn_server(StaticStripe()), "/stripe"),
+        ("seed: http.server + engine, empty", lambda: seed_server(FakeStripe()), "/stripe"),
+        ("fakeservices, empty", lambda: uvicorn_server(FakeStripe()), "/stripe"),
+        ("fakeservices, >= 50k stored", lambda: uvicorn_server(big_engine), "/stripe"),
+    ]
+    for round_number in range(rounds):
+        # Each round starts every server afresh, in a rotating order: drift hits all alike.
+        shift = round_number % len(servers)
+        for name, start, prefix in servers[shift:] + servers[:shift]:
+            if name.endswith("stored"):
+                stored.append(len(big_engine.charges))
+            server = start()
+            try:
+                # The servers run in this process, the clients in another: this process's
+                # CPU time per answer is the server's cost, steadier than req/s under load.
+                began, answered = time.process_time(), load(server.url + prefix, seconds)
+                spent = time.process_time() - began
+                record(name, answered, spent / (answered * seconds) * 1e6)
+            finally:
+                server.stop()
+    if stateful_mock:
+        mock_server = stateful_mock
+        try:
+            for _ in range(rounds):
+                record("stripe-stateful-mock (Node)", load(mock_server.url, seconds))
+        finally:
+            mock_server.stop()
+    result = {name: median(values) for name, values in figures.items()}
+    micros = {name: median(values) for name, values in cpu.items()}
+    return result, micros, figures, stored, fill_seconds
+
+
+def run_script(args, timeout):
+    out = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    if out.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+def table(title, rows, columns):
+    print(f"\n{title}")
+    width = max(len(name) for name, _ in rows) + 2
+    print(" " * width + "".join(f"{column:>14}" for column in columns))
+    for name, values in rows:
+        print(f"{name:<{width}}" + "".join(f"{value:>14}" for value in values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
+    parser.add_argument("--pairs", type=int, default=200, help="pairs per layer per round")
+    parser.add_argument("--seconds", type=float, default=2.0, help="each throughput run")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, 100 pairs, 1 s runs")
+    parser.add_argument(
+        "--stateful-mock",
+        default=os.environ.get("STRIPE_STATEFUL_MOCK"),
+        help="path to stripe-stateful-mock's autostart.js (default: $STRIPE_STATEFUL_MOCK, "
+        "else `npx --no-install stripe-stateful-mock` if installed)",
+    )
+    parser.add_argument("--skip-sandbox", action="store_true")
+    parser.add_argument("--skip-reminders", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.pairs, args.seconds = 3, 100, 1.0
+    began = time.perf_counter()
+    print(f"benchmarks/run.py: {args.rounds} rounds, {args.pairs} pairs, {args.seconds:g} s runs")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start\n")
+
+    print("1/5 in-process pairs ...", flush=True)
+    inproc = in_process(args.rounds, args.pairs)
+    floor, resp = inproc["static stripe HTTP client (floor)"], inproc["responses, static JSON"]
+    print("2/5 pairs over HTTP ...", flush=True)
+    pairs = per_pair(args.rounds, args.pairs)
+    stdlib_bare = pairs["bare keep-alive http.server (static)"]
+    uvicorn_bare = pairs["bare uvicorn + adapter (static)"]
+    print("3/5 throughput ...", flush=True)
+    mock = StatefulMock.find(args.stateful_mock)
+    rates, server_cpu, rate_rounds, stored, fill_seconds = throughput(
+        args.rounds, args.seconds, mock
+    )
+    sandbox = {}
+    if not args.skip_sandbox:
+        print("4/5 sandbox payments (in process, then gunicorn) ...", flush=True)
+        for mode, extra in (
+            ("inprocess", ["--payments", str(args.pairs), "--rounds", str(args.rounds)]),
+            ("gunicorn", ["--seconds", str(args.seconds), "--rounds", str(args.rounds)]),
+        ):
+            out = run_script([str(HERE / "sandbox_payments.py"), mode, *extra], timeout=600)
+            sandbox[mode] = json.loads(out.strip().splitlines()[-1])
+    reminders = None
+    if not args.skip_reminders and (HERE / "reminders.py").exists():
+        print("5/5 reminders (benchmarks/reminders.py) ...", flush=True)
+        try:
+            reminders = run_script([str(HERE / "reminders.py")], timeout=900)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            reminders = f"benchmarks/reminders.py did not finish: {error}"
+
+    table(
+        "In process, Token + Charge pair (µs per pair)",
+        [
+            (name, [f"{value:.0f}", f"{value / floor:.2f}", f"{value / resp:.2f}"])
+            for name, value in inproc.items()
+        ],
+        ["µs", "x floor", "x responses"],
+    )
+    table(
+        "Over HTTP, Token + Charge pair through stripe-python (µs per pair)",
+        [
+            (name, [f"{value:.0f}", f"{value / stdlib_bare:.2f}", f"{value / uvicorn_bare:.2f}"])
+            for name, value in pairs.items()
+        ],
+        ["µs", "x stdlib bare", "x uvicorn bare"],
+    )
+    seed = rates["seed: http.server + engine, empty"]
+    bare_rate = rates["bare keep-alive http.server (static)"]
+    table(
+        f"Throughput, POST /v1/charges, 8 keep-alive clients (req/s; >= 50k = "
+        f"{min(stored):,}..{max(stored):,} stored, filled in {fill_seconds:.0f} s)",
+        [
+            (
+                name,
+                [
+                    f"{value:.0f}",
+                    f"{value / seed:.2f}",
+                    f"{value / bare_rate:.2f}",
+                    f"{server_cpu[name]:.0f}" if name in server_cpu else "-",
+                ],
+            )
+            for name, value in rates.items()
+        ],
+        ["req/s", "x seed", "x stdlib bare", "server CPU µs"],
+    )
+    empty, full = rates["fakeservices, empty"], rates["fakeservices, >= 50k stored"]
+    print(f"  fakeservices at >= 50k stored vs empty: {full / empty - 1:+.0%}")
+    if "stripe-stateful-mock (Node)" in rates:
+        node = rates["stripe-stateful-mock (Node)"]
+        print(f"  fakeservices empty / stripe-stateful-mock: {empty / node:.2f}x")
+    else:
+        print("  stripe-stateful-mock: not installed (optional; --stateful-mock PATH)")
+    print("  rounds: " + json.dumps({k: [round(v) for v in vs] for k, vs in rate_rounds.items()}))
+    if sandbox:
+        here, served = sandbox["inprocess"], sandbox["gunicorn"]
+        table(
+            "Sandbox payments (SQLite file in WAL, fake Stripe in process)",
+            [
+                (
+                    "in process, ms per request (wall)",
+                    [f"{here['payment']:.2f}", f"{here['health']:.2f}", ""],
+                ),
+                (
+                    "in process, ms per request (CPU)",
+                    [f"{here['payment_cpu']:.2f}", f"{here['health_cpu']:.2f}", ""],
+                ),
+                (
+                    "gunicorn 2x4 gthread, req/s, 8 clients",
+                    [
+                        f"{served['payment']:.0f}",
+                        f"{served['health']:.0f}",
+                        f"{served['payment'] / served['health']:.3f}",
+                    ],
+                ),
+            ],
+            ["payment", "health", "ratio"],
+        )
+        print(f"  writes per payment: {' + '.join(here['writes_per_payment'])}")
+    if reminders is not None:
+        print("\nReminders (benchmarks/reminders.py)\n" + reminders.rstrip())
+    elif not args.skip_reminders:
+        print("\nReminders: benchmarks/reminders.py is not in this tree; skipped.")
+    print(
+        f"\ntook {time.perf_counter() - began:.0f} s; "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    )
+
+
+if __name__ == "__main__":
+    main()
