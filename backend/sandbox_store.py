@@ -23,6 +23,7 @@ import pickle
 import secrets
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from backend.fakes import TransportFault
@@ -31,6 +32,22 @@ logger = logging.getLogger(__name__)
 
 # Per process: locks, faults scripted by a test, and a test's clock.
 NOT_STATE = ("_lock", "faults", "clock")
+
+
+def execute_when_unlocked(connection, statement, seconds=30):
+    """Run a set-up statement, retrying while another process holds the file.
+
+    Switching to WAL needs a lock the busy timeout does not wait for: workers opening a
+    new state file at the same moment get "database is locked" at once.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return connection.execute(statement)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def dump(fake):
@@ -85,17 +102,16 @@ class SqliteStore:
             connection = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            connection.execute("PRAGMA journal_mode=WAL")
-            # WAL + NORMAL: never corrupt; a power cut may lose the last call (a sandbox).
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(
+            for statement in (
+                "PRAGMA journal_mode=WAL",
+                # WAL + NORMAL: never corrupt; a power cut may lose the last call (a sandbox).
+                "PRAGMA synchronous=NORMAL",
                 "CREATE TABLE IF NOT EXISTS fake_state (name TEXT PRIMARY KEY, "
-                "version INTEGER NOT NULL, state BLOB NOT NULL)"
-            )
-            connection.execute(
+                "version INTEGER NOT NULL, state BLOB NOT NULL)",
                 "CREATE TABLE IF NOT EXISTS sandbox_secret (name TEXT PRIMARY KEY, "
-                "value TEXT NOT NULL)"
-            )
+                "value TEXT NOT NULL)",
+            ):
+                execute_when_unlocked(connection, statement)
             self._connection, self._pid = connection, os.getpid()
             self._versions = {}
         return self._connection

@@ -283,12 +283,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The real-worker test (SLOW_TESTS=1) needs a test database another process can open.
 if env.bool("SLOW_TESTS", default=False) and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, with the server options above (WAL lets the worker process write while the
+    # test process reads).
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
-    # A throwaway file: no fsync per commit (the suite stays as fast as in memory); WAL lets
-    # the worker process write while the test process reads.
-    DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
-        "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;"
-    )
 
 # --- Sandbox mode (DEBUG on, credentials missing: see backend/sandbox.py) ----
 # Where the fakes' state lives: a SQLite file beside the database (shared by every
