@@ -173,9 +173,13 @@ class PaymentActionSerializer(PaymentSerializer):
 
 
 class RefundSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(required=False, min_value=1)
+    # A JSON integer (not "\u0661\u0662\u0663"), within what the database column holds.
+    amount = StrictIntegerField(required=False, min_value=1, max_value=2**31 - 1)
     reason = serializers.ChoiceField(
-        choices=["duplicate", "fraudulent", "requested_by_customer"], required=False
+        choices=["duplicate", "fraudulent", "requested_by_customer"],
+        required=False,
+        # DRF's default message quotes the input back: never echo what the client sent.
+        error_messages={"invalid_choice": "Choose duplicate, fraudulent or requested_by_customer."},
     )
 
 

@@ -98,6 +98,16 @@ class RefundRecordTests(RefundTestCase):
         self.assertNotIn("idempotency_key", detail["refunds"][0])
         self.assertLedgerMatches(pending_ok=False)
 
+    def test_amounts_and_reasons_are_strict_and_never_echoed(self):
+        for bad in ("\u0661\u0660\u0660", "100", 1.5, True, 2**31):
+            response = self.refund({"amount": bad})
+            self.assertEqual(response.status_code, 400, bad)
+            self.assertEqual(response.json()["error"]["param"], "amount", bad)
+        response = self.refund({"reason": "becauseX"})
+        self.assertEqual(response.json()["error"]["code"], "validation_error")
+        self.assertNotIn("becauseX", response.content.decode())
+        self.assertEqual((Refund.objects.count(), self.stripe.all("refund")), (0, []))
+
     def test_the_stripe_idempotency_key_comes_from_the_row(self):
         with mock.patch("stripe.Refund.create", wraps=stripe.Refund.create) as create:
             self.refund({"amount": 100})
