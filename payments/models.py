@@ -5,7 +5,29 @@ from django.db import models
 from django.db.models import Q
 
 
-class Payment(models.Model):
+class ClientRequest(models.Model):
+    """A row written before a provider call, for one client request (a payment, a refund).
+
+    Client idempotency: the request's Idempotency-Key, a keyed hash of its body, and the
+    answer first given, replayed for a retry of the same request; and a claim
+    (`locked_until`) while a request talks to Stripe for the row, so a duplicate waits.
+    """
+
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class Payment(ClientRequest):
     """One card payment. Written (pending) before Stripe is called, settled after.
 
     Never holds a card number or CVC: only the brand and last four digits Stripe returns.
@@ -53,20 +75,7 @@ class Payment(models.Model):
     decline_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
 
-    # Client idempotency: the key, a keyed hash of the request body, and the
-    # response first given, replayed for a retry of the same request.
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    request_fingerprint = models.CharField(max_length=64, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    # While a request is talking to Stripe for this row, a duplicate must wait.
-    locked_until = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(ClientRequest.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "idempotency_key"],
@@ -90,7 +99,7 @@ class Payment(models.Model):
         return self.amount - self.amount_refunded
 
 
-class Refund(models.Model):
+class Refund(ClientRequest):
     """One refund request (or a refund Stripe reports that was made elsewhere).
 
     Written `pending` before Stripe is called, so its amount is reserved against the
@@ -126,17 +135,7 @@ class Refund(models.Model):
     failure_reason = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
 
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    request_fingerprint = models.CharField(max_length=64, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    locked_until = models.DateTimeField(null=True, blank=True)
-
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(ClientRequest.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["payment", "idempotency_key"],

@@ -114,10 +114,28 @@ def claim_payment(user, data, idempotency_key, fingerprint):
     except IntegrityError:
         pass  # an earlier request used this key
     existing = Payment.objects.get(owner=user, idempotency_key=idempotency_key)
+    return resume_request(
+        existing,
+        fingerprint,
+        now,
+        # Stripe forgets idempotency keys after 24 hours: calling it again could charge twice.
+        too_old=existing.created_at < now - STRIPE_IDEMPOTENCY_WINDOW,
+        noun="payment",
+        reconciliation=(
+            "This payment is still being settled; it will be reconciled with Stripe. "
+            "Check GET /api/payments/ before paying again.",
+            "payment_needs_reconciliation",
+        ),
+    )
+
+
+def resume_request(existing, fingerprint, now, too_old, noun, reconciliation):
+    """A request repeating an Idempotency-Key (a payment or refund row): replay, refuse, or
+    take the row over; returns (row, replayed answer or None)."""
     if not hmac.compare_digest(existing.request_fingerprint, fingerprint):
         raise ApiError(
             "This Idempotency-Key was already used with a different request body. Use a new "
-            "key for a new payment.",
+            f"key for a new {noun}.",
             code="idempotency_key_reused",
             type="idempotency_error",
             status_code=422,
@@ -125,17 +143,12 @@ def claim_payment(user, data, idempotency_key, fingerprint):
     if existing.response_body is not None:
         headers = {"Idempotent-Replayed": "true"}
         return existing, (existing.response_status, existing.response_body, headers)
-    if existing.created_at < now - STRIPE_IDEMPOTENCY_WINDOW:
-        # Stripe forgets idempotency keys after 24 hours: calling it again could charge twice.
-        raise ApiError(
-            "This payment is still being settled; it will be reconciled with Stripe. "
-            "Check GET /api/payments/ before paying again.",
-            code="payment_needs_reconciliation",
-            type="idempotency_error",
-            status_code=409,
-        )
+    if too_old:
+        message, code = reconciliation
+        raise ApiError(message, code=code, type="idempotency_error", status_code=409)
     claimed = (
-        Payment.objects.filter(pk=existing.pk, response_body__isnull=True)
+        type(existing)
+        .objects.filter(pk=existing.pk, response_body__isnull=True)
         .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
         .update(locked_until=now + timedelta(seconds=CLAIM_SECONDS))
     )
@@ -405,44 +418,21 @@ def claim_refund(user, payment, data, idempotency_key, fingerprint):
 
 
 def resume_refund(existing, fingerprint, now):
-    """A request repeating an Idempotency-Key: replay, refuse, or take the refund over."""
-    if not hmac.compare_digest(existing.request_fingerprint, fingerprint):
-        raise ApiError(
-            "This Idempotency-Key was already used with a different request body. Use a new "
-            "key for a new refund.",
-            code="idempotency_key_reused",
-            type="idempotency_error",
-            status_code=422,
-        )
-    if existing.response_body is not None:
-        return existing, (
-            existing.response_status,
-            existing.response_body,
-            {"Idempotent-Replayed": "true"},
-        )
-    if not existing.stripe_refund_id and existing.created_at < now - STRIPE_IDEMPOTENCY_WINDOW:
-        raise ApiError(
+    """A refund request repeating an Idempotency-Key: replay, refuse, or take it over."""
+    return resume_request(
+        existing,
+        fingerprint,
+        now,
+        too_old=(
+            not existing.stripe_refund_id and existing.created_at < now - STRIPE_IDEMPOTENCY_WINDOW
+        ),
+        noun="refund",
+        reconciliation=(
             "This refund is still being settled; it will be reconciled with Stripe. "
             "Check GET /api/payments/<id>/ before refunding again.",
-            code="refund_needs_reconciliation",
-            type="idempotency_error",
-            status_code=409,
-        )
-    claimed = (
-        Refund.objects.filter(pk=existing.pk, response_body__isnull=True)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + timedelta(seconds=CLAIM_SECONDS))
+            "refund_needs_reconciliation",
+        ),
     )
-    if not claimed:
-        raise ApiError(
-            "A request with this Idempotency-Key is still being processed. Retry shortly.",
-            code="idempotency_request_in_progress",
-            type="idempotency_error",
-            status_code=409,
-            headers={"Retry-After": "1"},
-        )
-    existing.refresh_from_db()
-    return existing, None
 
 
 def refundable_amount(payment, requested):
