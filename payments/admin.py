@@ -2,6 +2,16 @@ from django.contrib import admin
 
 from payments.models import Payment, Refund, StripeEvent
 
+# ClientRequest's fields, shown read-only for payments and refunds alike.
+CLIENT_REQUEST_FIELDS = [
+    "idempotency_key",
+    "request_fingerprint",
+    "response_status",
+    "response_body",
+    "locked_until",
+    "created_at",
+    "updated_at",
+]
 REFUND_FIELDS = [
     "reference",
     "payment",
@@ -12,13 +22,7 @@ REFUND_FIELDS = [
     "stripe_refund_id",
     "failure_reason",
     "failure_message",
-    "idempotency_key",
-    "request_fingerprint",
-    "response_status",
-    "response_body",
-    "locked_until",
-    "created_at",
-    "updated_at",
+    *CLIENT_REQUEST_FIELDS,
 ]
 
 
@@ -66,13 +70,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "failure_code",
         "decline_code",
         "failure_message",
-        "idempotency_key",
-        "request_fingerprint",
-        "response_status",
-        "response_body",
-        "locked_until",
-        "created_at",
-        "updated_at",
+        *CLIENT_REQUEST_FIELDS,
     ]
 
     def has_add_permission(self, request):
