@@ -132,7 +132,11 @@ def exception_handler(exc, context):
 
 
 def json_error(status_code, code, message):
-    return JsonResponse(envelope(error_type_for(status_code), code, message), status=status_code)
+    return JsonResponse(
+        envelope(error_type_for(status_code), code, message),
+        status=status_code,
+        json_dumps_params={"separators": (",", ":")},  # compact, as DRF's renderer writes
+    )
 
 
 # Django-level handlers, for errors raised outside DRF views (unknown URLs, crashes).

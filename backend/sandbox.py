@@ -78,6 +78,11 @@ def activate():
     return services
 
 
+def active(name):
+    """What activate() installed: "store", "stripe" (SandboxStripe) or "forwarder"; or None."""
+    return _active.get(name)
+
+
 def state_location():
     """Where the sandbox state lives (a file path or "memory"), or None outside sandbox."""
     if not active_fakes() or "store" not in _active:

@@ -45,6 +45,14 @@ class PaymentCreateSerializer(serializers.Serializer):
     description = serializers.CharField(
         required=False, allow_blank=True, max_length=255, default=""
     )
+    # Stripe takes an app's own URL scheme (myapp://...) as well as https: URLField would not.
+    return_url = serializers.RegexField(
+        r"^[A-Za-z][A-Za-z0-9+.-]*://[!-~]+\Z",
+        required=False,
+        max_length=2048,
+        help_text="With payment_method: where 3-D Secure sends the customer back (the app's "
+        "URL scheme or a web page); the answer's next_action then redirects there.",
+    )
 
     def validate_number(self, value):
         digits = re.sub(r"[ -]", "", value)
@@ -75,6 +83,15 @@ class PaymentCreateSerializer(serializers.Serializer):
                 "Give exactly one of: card fields (number, exp_month, exp_year, cvc), token, "
                 "or payment_method.",
                 code="payment_source_required",
+            )
+        if "return_url" in attrs and "payment_method" not in attrs:
+            raise serializers.ValidationError(
+                {
+                    "return_url": serializers.ErrorDetail(
+                        "return_url goes with payment_method (3-D Secure on a PaymentIntent).",
+                        "return_url_needs_payment_method",
+                    )
+                }
             )
         if card_given and not settings.PAYMENTS_ALLOW_RAW_CARDS:
             raise serializers.ValidationError(
@@ -167,9 +184,12 @@ class PaymentActionSerializer(PaymentSerializer):
     """A payment that needs the customer to authenticate (3-D Secure) in the app."""
 
     client_secret = serializers.CharField()
+    next_action = serializers.DictField(
+        allow_null=True, help_text="Stripe's next_action: redirect_to_url or use_stripe_sdk."
+    )
 
     class Meta(PaymentSerializer.Meta):
-        fields = [*PaymentSerializer.Meta.fields, "client_secret"]
+        fields = [*PaymentSerializer.Meta.fields, "client_secret", "next_action"]
 
 
 class RefundSerializer(serializers.Serializer):

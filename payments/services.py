@@ -184,6 +184,7 @@ def charge(payment, data):
                 payment_method=data["payment_method"],
                 confirm=True,
                 allowed_payment_method_types=["card"],
+                return_url=data.get("return_url"),  # omitted by the library when None
                 **common,
             )
             apply_intent(payment, intent, save=False)
@@ -227,7 +228,13 @@ def charge(payment, data):
 
     body = PaymentSerializer(payment).data
     if payment.status == Payment.Status.REQUIRES_ACTION:
-        body = {**body, "client_secret": intent.client_secret}
+        next_action = field(intent, "next_action")
+        body = {
+            **body,
+            "client_secret": intent.client_secret,
+            # redirect_to_url (given a return_url) or use_stripe_sdk: what the app does next
+            "next_action": next_action.to_dict() if next_action else None,
+        }
         return 202, body, {}, True
     return 201, body, {}, True
 

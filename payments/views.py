@@ -2,6 +2,7 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.response import Response
@@ -30,17 +31,45 @@ from payments.serializers import (
 class PaymentCreateThrottle(SettingsRateMixin, UserRateThrottle):
     """Per-user cap on payment attempts: card-testing attacks try many cards quickly.
 
-    An idempotent replay (same key, same body, answer stored) is not an attempt: it makes
-    no Stripe call, and a client must always be able to learn what happened to its money.
+    Only requests that would reach Stripe count. An idempotent replay (same key, same
+    body, answer stored) makes no Stripe call, and a client must always be able to learn
+    what happened to its money; a body the API refuses itself (400) reaches nobody.
     """
 
     scope = "payments"
     rate_setting = "PAYMENTS_THROTTLE"
 
     def allow_request(self, request, view):
-        if view.is_replay(request):
+        if view.not_an_attempt(request):
             return True  # not counted either
         return super().allow_request(request, view)
+
+
+class ProviderRequestMixin:
+    """Views whose POST may call Stripe: validate once, and tell the throttle what counts."""
+
+    request_serializer_class = None
+
+    def validated(self, request):
+        """The request serializer, validated once per request (the throttle asks first)."""
+        if getattr(request, "_money_serializer", None) is None:
+            serializer = self.request_serializer_class(data=request.data)
+            serializer.is_valid()
+            request._money_serializer = serializer
+        return request._money_serializer
+
+    def not_an_attempt(self, request):
+        serializer = self.validated(request)
+        if serializer.errors:
+            return True  # answered 400 without calling Stripe
+        key = request.headers.get("Idempotency-Key", "").strip()
+        return bool(key) and self.is_replay(request, serializer.validated_data, key)
+
+    def validated_data(self, request):
+        serializer = self.validated(request)
+        if serializer.errors:
+            raise ValidationError(serializer.errors)
+        return serializer.validated_data
 
 
 class RefundCreateThrottle(PaymentCreateThrottle):
@@ -52,8 +81,9 @@ class RefundCreateThrottle(PaymentCreateThrottle):
         responses={200: PaymentSerializer(many=True), **error_responses(400, 401, 404, 429)}
     )
 )
-class PaymentListCreateView(generics.ListAPIView):
+class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
     serializer_class = PaymentSerializer
+    request_serializer_class = PaymentCreateSerializer
 
     def get_queryset(self):
         payments = Payment.objects.filter(owner=self.request.user).prefetch_related("refunds")
@@ -65,14 +95,8 @@ class PaymentListCreateView(generics.ListAPIView):
             throttles.append(PaymentCreateThrottle())
         return throttles
 
-    def is_replay(self, request):
-        serializer = PaymentCreateSerializer(data=request.data)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        return (
-            bool(key)
-            and serializer.is_valid()
-            and services.is_payment_replay(request.user, serializer.validated_data, key)
-        )
+    def is_replay(self, request, data, key):
+        return services.is_payment_replay(request.user, data, key)
 
     @extend_schema(
         request=PaymentCreateSerializer,
@@ -85,9 +109,8 @@ class PaymentListCreateView(generics.ListAPIView):
     )
     def post(self, request):
         key = idempotency_key_from(request)
-        serializer = PaymentCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        code, body, headers = services.create_payment(request.user, serializer.validated_data, key)
+        data = self.validated_data(request)
+        code, body, headers = services.create_payment(request.user, data, key)
         return Response(body, status=code, headers=headers)
 
 
@@ -103,23 +126,17 @@ class PaymentDetailView(generics.RetrieveAPIView):
         return Payment.objects.filter(owner=self.request.user).prefetch_related("refunds")
 
 
-class RefundView(APIView):
+class RefundView(ProviderRequestMixin, APIView):
     """Staff: refund all or part of a payment; Idempotency-Key as for payments."""
 
     permission_classes = [IsAdminUser]
+    request_serializer_class = RefundSerializer
 
     def get_throttles(self):
         return [*super().get_throttles(), RefundCreateThrottle()]
 
-    def is_replay(self, request):
-        serializer = RefundSerializer(data=request.data)
-        key = request.headers.get("Idempotency-Key", "").strip()
-        pk = self.kwargs["pk"]
-        return (
-            bool(key)
-            and serializer.is_valid()
-            and services.is_refund_replay(pk, serializer.validated_data, key)
-        )
+    def is_replay(self, request, data, key):
+        return services.is_refund_replay(self.kwargs["pk"], data, key)
 
     @extend_schema(
         request=RefundSerializer,
@@ -130,13 +147,10 @@ class RefundView(APIView):
         },
     )
     def post(self, request, pk):
-        serializer = RefundSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = self.validated_data(request)
         key = idempotency_key_from(request)
         payment = generics.get_object_or_404(Payment, pk=pk)
-        code, body, headers = services.create_refund(
-            request.user, payment, serializer.validated_data, key
-        )
+        code, body, headers = services.create_refund(request.user, payment, data, key)
         return Response(body, status=code, headers=headers)
 
 

@@ -110,6 +110,11 @@ class SandboxStripe(SharedFake):
             )
         )
 
+    def settle_refunds(self):
+        """What Stripe does "later" to the refund test cards' refunds (4000000000007726's
+        pending refund succeeds, 4000000000005126's fails); emits and forwards the events."""
+        return self._with_events(lambda: json.loads(json.dumps(self.engine.settle_refunds())))
+
     def mark_delivered(self, event_id):
         def mark():
             self.engine.delivered.add(event_id)

@@ -108,7 +108,17 @@ class ChargeTests(PaymentsTestCase):
         self.assertEqual(body["status"], "requires_action")
         intent = self.stripe.get(body["stripe_payment_intent_id"])
         self.assertEqual(body["client_secret"], intent["client_secret"])
+        self.assertEqual(body["next_action"]["type"], "use_stripe_sdk")
         self.assertEqual(self.stripe.charges, [])
+
+    def test_a_return_url_reaches_stripe_with_the_payment_method(self):
+        data = {"payment_method": "pm_card_threeDSecure2Required", "amount": 700}
+        response = self.pay({**data, "return_url": "myapp://payments/done"})
+        self.assertEqual(response.status_code, 202, response.content)
+        [(_, _, params)] = [r for r in self.stripe.requests if r[1] == "/v1/payment_intents"]
+        self.assertEqual(params["return_url"], "myapp://payments/done")
+        refused = self.pay({"token": "tok_visa", "amount": 700, "return_url": "https://x.example/"})
+        self.assertEqual(refused.json()["error"]["param"], "return_url")
 
     def test_payment_method_decline_is_a_card_error(self):
         response = self.pay(
@@ -265,6 +275,14 @@ class ReadTests(PaymentsTestCase):
         self.assertEqual(
             self.client.get(reverse("payments")).status_code, 200, "reads are not capped"
         )
+
+    @override_settings(PAYMENTS_THROTTLE="2/hour")
+    def test_requests_the_api_refuses_itself_are_not_attempts(self):
+        for _ in range(3):
+            self.assertEqual(self.pay(card("4242-abc")).status_code, 400)
+        self.assertEqual(self.pay(card("4242424242424242")).status_code, 201)
+        self.assertEqual(self.pay(card("4242424242424242")).status_code, 201)
+        self.assertEqual(self.pay(card("4242424242424242")).status_code, 429)
 
 
 class RefundTests(PaymentsTestCase):

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backend import sandbox
+from backend import sandbox, sandbox_store
 from payments.services import reconcile_pending, reconcile_refunds
 
 
@@ -23,14 +23,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, older_than, **options):
         if "stripe" in sandbox.wanted():
-            # The sandbox's fake Stripe lives inside the server process: this process would
-            # see an empty Stripe and mark every pending payment as never charged.
-            raise CommandError(
-                "Sandbox mode: the fake Stripe's records live in the server process, so there "
-                "is nothing here to reconcile against. Run `manage.py fakeservices` and point "
-                "both the server and this command at it (STRIPE_SECRET_KEY=sk_test_local "
-                "STRIPE_API_BASE=http://127.0.0.1:8765/stripe)."
-            )
+            if sandbox_store.from_settings().location == "memory":
+                # The fake Stripe's records live inside each server process: this process
+                # would see an empty Stripe and mark every pending payment never charged.
+                raise CommandError(
+                    "Sandbox mode with SANDBOX_STATE=memory: the fake Stripe's records live "
+                    "in the server process, so there is nothing here to reconcile against. "
+                    "Use the default file state, or run `manage.py fakeservices` and point "
+                    "both the server and this command at it (STRIPE_SECRET_KEY=sk_test_local "
+                    "STRIPE_API_BASE=http://127.0.0.1:8765/stripe)."
+                )
+            sandbox.activate()  # the shared sandbox state every server worker uses
         totals = reconcile_pending(timedelta(seconds=older_than), report=self.stdout.write)
         self.stdout.write(
             self.style.SUCCESS(
