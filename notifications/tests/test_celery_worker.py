@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from unittest import SkipTest, skipUnless
 
@@ -61,8 +62,10 @@ def worker_database_url():
 class CeleryWorkerTests(TransactionTestCase):
     def setUp(self):
         self.redis = redis_or_skip()
-        self.redis.flushdb()
-        self.addCleanup(self.redis.flushdb)
+        # A queue of this run's own: two suites running at once (or a developer's worker on
+        # db 5) never take or flush each other's tasks.
+        self.queue = f"test-reminders-{uuid.uuid4().hex}"
+        self.addCleanup(self.redis.delete, self.queue)
         self.push, self.todo_api = FakePushProvider(), FakeTodoApi()
         self.push.latency = 0.15  # each createMessage takes a while: the kill lands mid-run
         self.server = start_fake_services({"/push": self.push, "/todos-api": self.todo_api})
@@ -77,6 +80,7 @@ class CeleryWorkerTests(TransactionTestCase):
             **os.environ,
             "DATABASE_URL": worker_database_url(),
             "CELERY_BROKER_URL": BROKER_URL,
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "CELERY_VISIBILITY_TIMEOUT": "3",  # a dead worker's tasks come back after 3 s
             "NOTIFICATIONS_LEASE_SECONDS": "2",
             "PUSH_API_URL": self.server.url + "/push/",
@@ -134,7 +138,7 @@ class CeleryWorkerTests(TransactionTestCase):
 
     def test_daily_plan_through_a_worker_killed_mid_run_delivers_each_reminder_once(self):
         first = self.start_worker("first")
-        self.producer.send_task("notifications.tasks.plan_reminders")
+        self.producer.send_task("notifications.tasks.plan_reminders", queue=self.queue)
         self.wait_for(lambda: self.sent() >= 40, 60, first)
         self.stop(first, signal.SIGKILL)  # mid-run: tasks unacknowledged, leases held
         at_kill = self.sent()
@@ -143,7 +147,7 @@ class CeleryWorkerTests(TransactionTestCase):
         second = self.start_worker("second")
 
         def beat():  # what beat does every minute, here every second
-            self.producer.send_task("notifications.tasks.retry_notifications")
+            self.producer.send_task("notifications.tasks.retry_notifications", queue=self.queue)
             time.sleep(0.8)
 
         self.wait_for(lambda: self.sent() == USERS, 90, second, every=beat)
