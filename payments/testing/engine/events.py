@@ -9,6 +9,14 @@ import zlib
 
 from payments.testing.engine.wire import API_VERSION
 
+EVENT_INDEX = ("event", None, None)
+
+
+def peek(mapping, key, default=None):
+    """A read that changes nothing, bypassing a tracking dict (backend.sandbox_store saves
+    every key read through one, since a stored object may be changed in place)."""
+    return dict.get(mapping, key, default)
+
 
 @functools.cache
 def snapshot_dictionary():
@@ -86,6 +94,7 @@ class Events:
 
     def _materialize(self, event):
         if event["data"] is None:
+            self.objects[event["id"]] = event  # (changed: a store that tracks writes saves it)
             packed, previous, request_id, idempotency_key = self._snapshots.pop(event["id"])
             event["request"] = {"id": request_id, "idempotency_key": idempotency_key}
             event["data"] = {"object": json.loads(unpack(packed))}
@@ -96,9 +105,21 @@ class Events:
     @property
     def events(self):
         """Every event so far, oldest first, as Stripe would send them."""
+        return self.events_since(0)
+
+    def event_count(self):
         with self._lock:
-            index = self._indexes.get(("event", None, None), ())
-            return [self._materialize(self.objects[i]) for i in index if i in self.objects]
+            return len(peek(self._indexes, EVENT_INDEX, ()))
+
+    def events_since(self, count):
+        """The events after the first `count` (see event_count), oldest first."""
+        with self._lock:
+            objects = self.objects
+            return [
+                self._materialize(peek(objects, i))
+                for i in peek(self._indexes, EVENT_INDEX, ())[count:]
+                if i in objects
+            ]
 
 
 def sign_webhook(payload, secret, timestamp=None):
