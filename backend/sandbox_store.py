@@ -114,6 +114,21 @@ class TrackedDict(dict):
 ITEMS_FORMAT = 2  # fake_state.state of a fake kept in rows: {"format", "base", "rest"}
 
 
+CHUNK = 256  # a longer list value (an index of ids) is kept in parts of this many items
+
+
+class Chunked:
+    """The row of a long list: its length (the parts are rows of `attr + "[]"`, (key, n))."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length):
+        self.length = length
+
+    def __reduce__(self):
+        return (Chunked, (self.length,))
+
+
 def _dumps(value):
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -171,6 +186,7 @@ class SqliteStore:
         self._versions = {}  # name -> the version this process's fake holds
         self._tracked = {}  # name -> {attr: the TrackedDict installed on the fake}
         self._base = {}  # name -> the version of the last full rewrite
+        self._saved_lists = {}  # (name, attr, key) -> a long list as last saved or loaded
         self._connection = None
         self._pid = None
 
@@ -202,6 +218,7 @@ class SqliteStore:
             )
             self._connection, self._pid = connection, os.getpid()
             self._versions, self._tracked, self._base = {}, {}, {}
+            self._saved_lists = {}
         return self._connection
 
     @contextlib.contextmanager
@@ -280,24 +297,67 @@ class SqliteStore:
                 "SELECT attr, key, value FROM fake_item WHERE name = ? AND version > ?",
                 (name, known),
             )
-            for attr, key, value in rows:
-                target = tracked[attr]
-                if value is None:
-                    dict.pop(target, pickle.loads(key), None)  # noqa: S301
-                else:
-                    dict.__setitem__(target, pickle.loads(key), pickle.loads(value))  # noqa: S301
+            self._apply(name, tracked, rows)
             return
         tracked = {attr: TrackedDict() for attr in split[0]}
+        for saved in [k for k in self._saved_lists if k[0] == name]:
+            del self._saved_lists[saved]
         rows = connection.execute(
             "SELECT attr, key, value FROM fake_item WHERE name = ? AND value IS NOT NULL",
             (name,),
         )
-        for attr, key, value in rows:
-            if attr in tracked:
-                dict.__setitem__(tracked[attr], pickle.loads(key), pickle.loads(value))  # noqa: S301
+        self._apply(name, tracked, rows)
         for attr, values in tracked.items():
             setattr(fake, attr, values)
         self._tracked[name] = tracked
+
+    def _apply(self, name, tracked, rows):
+        """Rows read from fake_item into the tracked dicts (not marking anything touched)."""
+        heads, chunks = {}, {}
+        for attr, key, value in rows:
+            if attr.endswith("[]"):  # a part of a long list
+                if value is not None:
+                    key, number = pickle.loads(key)  # noqa: S301
+                    chunks.setdefault((attr[:-2], key), {})[number] = pickle.loads(value)  # noqa: S301
+                continue
+            target = tracked.get(attr)
+            if target is None:
+                continue
+            key = pickle.loads(key)  # noqa: S301
+            value = None if value is None else pickle.loads(value)  # noqa: S301
+            if isinstance(value, Chunked):
+                heads[attr, key] = value.length
+                continue
+            self._saved_lists.pop((name, attr, key), None)
+            if value is None:
+                dict.pop(target, key, None)
+            else:
+                dict.__setitem__(target, key, value)
+        for (attr, key), length in heads.items():
+            current = dict.get(tracked[attr], key)
+            items = list(current) if isinstance(current, list) else []
+            for number, part in sorted(chunks.get((attr, key), {}).items()):
+                items[number * CHUNK : number * CHUNK + len(part)] = part
+            del items[length:]
+            dict.__setitem__(tracked[attr], key, items)
+            self._saved_lists[name, attr, key] = list(items)
+
+    def _rows(self, name, attr, key, value, version):
+        """The fake_item rows that store `value`: one, or for a long list (an index of ids)
+        a head with its length and the parts from the first that changed since the save."""
+        if not (isinstance(value, list) and len(value) > CHUNK):
+            self._saved_lists.pop((name, attr, key), None)
+            return [(name, attr, _dumps(key), version, _dumps(value))]
+        saved = self._saved_lists.get((name, attr, key))
+        first = 0
+        if saved is not None and len(value) >= len(saved) and value[: len(saved)] == saved:
+            first = len(saved) // CHUNK  # it only grew: rewrite its last part and the new ones
+        rows = [(name, attr, _dumps(key), version, _dumps(Chunked(len(value))))]
+        for number in range(first, (len(value) + CHUNK - 1) // CHUNK):
+            part = value[number * CHUNK : (number + 1) * CHUNK]
+            rows.append((name, attr + "[]", _dumps((key, number)), version, _dumps(part)))
+        self._saved_lists[name, attr, key] = list(value)
+        return rows
 
     def _save(self, connection, name, fake, version):
         """Write what the call changed as `version` (one pickle for a fake without STATE)."""
@@ -307,16 +367,24 @@ class SqliteStore:
         else:
             attrs, rest = split
             tracked = self._tracked.get(name)
+            upsert = (
+                "INSERT INTO fake_item (name, attr, key, version, value) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name, attr, key) DO UPDATE SET version = excluded.version, "
+                "value = excluded.value"
+            )
             if tracked is None or any(getattr(fake, a) is not tracked.get(a) for a in attrs):
                 base = version  # everything, from scratch: others reload in full
                 connection.execute("DELETE FROM fake_item WHERE name = ?", (name,))
+                for saved in [k for k in self._saved_lists if k[0] == name]:
+                    del self._saved_lists[saved]
                 tracked = {attr: TrackedDict(getattr(fake, attr)) for attr in attrs}
                 connection.executemany(
-                    "INSERT INTO fake_item (name, attr, key, version, value) VALUES (?, ?, ?, ?, ?)",
+                    upsert,
                     (
-                        (name, attr, _dumps(key), version, _dumps(value))
+                        row
                         for attr, values in tracked.items()
                         for key, value in dict.items(values)
+                        for row in self._rows(name, attr, key, value, version)
                     ),
                 )
                 for attr, values in tracked.items():
@@ -328,17 +396,13 @@ class SqliteStore:
                 for attr, values in tracked.items():
                     for key in values.touched:
                         if key in values:
-                            value = _dumps(dict.__getitem__(values, key))
-                            changed.append((name, attr, _dumps(key), version, value))
+                            value = dict.__getitem__(values, key)
+                            changed.extend(self._rows(name, attr, key, value, version))
                         else:
                             gone.append((version, name, attr, _dumps(key)))
+                            self._saved_lists.pop((name, attr, key), None)
                     values.touched.clear()
-                connection.executemany(
-                    "INSERT INTO fake_item (name, attr, key, version, value) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (name, attr, key) DO UPDATE SET version = excluded.version, "
-                    "value = excluded.value",
-                    changed,
-                )
+                connection.executemany(upsert, changed)
                 connection.executemany(
                     "UPDATE fake_item SET version = ?, value = NULL "
                     "WHERE name = ? AND attr = ? AND key = ?",
