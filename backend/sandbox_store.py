@@ -268,7 +268,12 @@ class SqliteStore:
                 self._local.depth = 0
             if not write:  # (a read's request-log entry stays in this process only)
                 return result
-            self._save(connection, name, fake, version + 1)
+            try:
+                self._save(connection, name, fake, version + 1)
+            except BaseException:  # rolled back, and what was noted as changed is forgotten
+                self._versions.pop(name, None)
+                self._tracked.pop(name, None)
+                raise
             self._versions[name] = version + 1
         if fault is not None:
             raise fault

@@ -4,6 +4,7 @@ import pickle
 import sqlite3
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import stripe
 from django.test import SimpleTestCase
@@ -118,3 +119,14 @@ class RowStoreTests(SimpleTestCase):
         values.pop("b")
         self.assertEqual(values.touched, {"a", "b", "c"})
         self.assertIs(type(pickle.loads(pickle.dumps(values))), dict)
+
+    def test_a_failed_save_is_rolled_back_and_the_state_reloaded_in_full(self):
+        worker = Worker(self.path)
+        worker.charge()
+        saved = worker.state()
+        with mock.patch.object(SqliteStore, "_rows", side_effect=OSError("disk full")):
+            with self.assertRaises(OSError):
+                worker.charge()
+        self.assertEqual(worker.state(), saved)  # the unsaved charge is gone from memory too
+        worker.charge()
+        self.assertEqual(len(Worker(self.path).state()["_indexes"]["charge", None, None]), 2)
