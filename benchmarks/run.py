@@ -306,12 +306,24 @@ def main():
     sandbox = {}
     if not args.skip_sandbox:
         print("4/5 sandbox payments (in process, then gunicorn) ...", flush=True)
-        for mode, extra in (
-            ("inprocess", ["--payments", str(args.pairs), "--rounds", str(args.rounds)]),
-            ("gunicorn", ["--seconds", str(args.seconds), "--rounds", str(args.rounds)]),
+        few = str(max(args.pairs // 4, 20))  # (the store's cost per payment is flat)
+        for key, mode, extra in (
+            ("inprocess", "inprocess", ["--payments", few, "--rounds", str(args.rounds)]),
+            (
+                "inprocess_1000",
+                "inprocess",
+                ["--payments", few, "--rounds", "3", "--stored", "1000"],
+            ),
+            (
+                "gunicorn",
+                "gunicorn",
+                ["--seconds", str(args.seconds), "--rounds", str(args.rounds)],
+            ),
         ):
             out = run_script([str(HERE / "sandbox_payments.py"), mode, *extra], timeout=600)
-            sandbox[mode] = json.loads(out.strip().splitlines()[-1])
+            sandbox[key] = json.loads(out.strip().splitlines()[-1])
+        out = run_script([str(HERE / "engine_paths.py"), "--rounds", str(args.rounds)], timeout=600)
+        sandbox["store"] = json.loads(out.strip().splitlines()[-1])
     reminders = None
     if not args.skip_reminders and (HERE / "reminders.py").exists():
         print("5/5 reminders (benchmarks/reminders.py) ...", flush=True)
@@ -377,6 +389,10 @@ def main():
                     [f"{here['payment_cpu']:.2f}", f"{here['health_cpu']:.2f}", ""],
                 ),
                 (
+                    "the same at 1,000 stored charges (wall)",
+                    [f"{sandbox['inprocess_1000']['payment']:.2f}", "", ""],
+                ),
+                (
                     "gunicorn 2x4 gthread, req/s, 8 clients",
                     [
                         f"{served['payment']:.0f}",
@@ -388,6 +404,15 @@ def main():
             ["payment", "health", "ratio"],
         )
         print(f"  writes per payment: {' + '.join(here['writes_per_payment'])}")
+        store = sandbox["store"]
+        print(
+            f"  engine alone: {store['engine_us_per_pair']:.0f} µs per Token + Charge pair; "
+            "through the sandbox store (benchmarks/engine_paths.py), ms per pair at 0 / 1,000 "
+            f"stored: one process {store['store_ms_per_pair_0']:.2f} / "
+            f"{store['store_ms_per_pair_1000']:.2f}, two alternating "
+            f"{store['store_two_processes_ms_per_pair_0']:.2f} / "
+            f"{store['store_two_processes_ms_per_pair_1000']:.2f}"
+        )
     if reminders is not None:
         print("\nReminders (benchmarks/reminders.py)\n" + reminders.rstrip())
     elif not args.skip_reminders:

@@ -4,7 +4,7 @@ Each mode runs on its own throw-away SQLite file (WAL, as backend.settings confi
 file database) in sandbox mode (the fake Stripe in process), with throttles lifted so
 the figure is the request's cost. Loopback only. Prints one JSON line.
 
-    python benchmarks/sandbox_payments.py inprocess [--payments N] [--rounds R]
+    python benchmarks/sandbox_payments.py inprocess [--payments N] [--rounds R] [--stored N]
     python benchmarks/sandbox_payments.py gunicorn [--seconds S] [--rounds R]
 """
 
@@ -48,9 +48,8 @@ def prepare(env):
         [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
     )
     code = (
-        "from django.contrib.auth.models import User; from rest_framework.authtoken.models "
-        "import Token; u = User.objects.create_user('bench'); "
-        "print(Token.objects.create(user=u).key)"
+        "from django.contrib.auth.models import User; from accounts.services import sign_in; "
+        "u = User.objects.create_user('bench'); print(sign_in(u, 'bench')[1])"
     )
     out = subprocess.run(
         [python, "manage.py", "shell", "-c", code],
@@ -86,6 +85,14 @@ def inprocess(args):
     from backend import sandbox
 
     sandbox.activate()
+    if args.stored:  # charges already in the shared sandbox state (as after a day of use)
+        from payments.testing.engine import FakeStripe
+
+        wrapper, filler = sandbox._active["stripe"], FakeStripe()
+        form = b"amount=500&currency=usd&source=tok_visa"
+        for _ in range(args.stored):
+            filler.handle("POST", "/v1/charges", "", form, {"Authorization": "Bearer sk_test_x"})
+        wrapper.run(lambda: wrapper.engine.load_state(filler.dump_state()))
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     counter = iter(range(10**9))
 
@@ -125,6 +132,7 @@ def inprocess(args):
     result = {name: statistics.median(values) for name, values in figures.items()}
     result["statements_per_payment"] = statements
     result["writes_per_payment"] = writes
+    result["stored_charges"] = args.stored
     print(json.dumps(result))
 
 
@@ -216,6 +224,7 @@ def main():
     parser.add_argument("--payments", type=int, default=200, help="requests per round (inprocess)")
     parser.add_argument("--seconds", type=float, default=3.0, help="per load run (gunicorn)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stored", type=int, default=0, help="charges stored first (inprocess)")
     parser.add_argument("--clients", type=int, default=8, help="keep-alive clients (gunicorn)")
     args = parser.parse_args()
     (inprocess if args.mode == "inprocess" else under_gunicorn)(args)

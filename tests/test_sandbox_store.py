@@ -76,17 +76,18 @@ class SqliteStoreTests(SimpleTestCase):
 
     def test_state_is_reloaded_only_when_another_worker_changed_it(self):
         first, second = Worker(self.path), Worker(self.path)
-        with mock.patch.object(FakeStripe, "load_state", autospec=True) as load:
+        reload = SqliteStore._reload  # (self, connection, name, fake): args[3] is the fake
+        with mock.patch.object(SqliteStore, "_reload", autospec=True, side_effect=reload) as load:
             with first.client():
                 stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
                 stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
             self.assertEqual(load.call_count, 0)  # nobody else wrote: its memory is current
             with second.client():
                 stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
-            self.assertEqual([call.args[0] for call in load.call_args_list], [second.engine])
+            self.assertEqual([call.args[3] for call in load.call_args_list], [second.engine])
             with first.client():
                 stripe.Charge.list()
-            self.assertEqual(load.call_args_list[-1].args[0], first.engine)
+            self.assertEqual(load.call_args_list[-1].args[3], first.engine)
             self.assertEqual(load.call_count, 2)
 
     def test_reads_do_not_rewrite_the_state(self):

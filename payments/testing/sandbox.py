@@ -42,12 +42,13 @@ class SandboxStripe(SharedFake):
         """fn() in a transaction; returns its result; the events it emitted are forwarded."""
 
         def call():
-            before = len(self.engine.events)
+            before = self.engine.event_count()
             outcome = fn()
-            requests = getattr(self.engine, "requests", None)
+            # the engine's own log (`requests` is a decoded copy: trimming it trimmed nothing)
+            requests = getattr(self.engine, "_requests", None)
             if isinstance(requests, list) and len(requests) > self.KEEP_REQUESTS:
                 del requests[: -self.KEEP_REQUESTS]
-            return outcome, self.engine.events[before:]
+            return outcome, self.engine.events_since(before)
 
         result, emitted = self.run(call, write=write)
         if self.forwarder is not None and emitted:

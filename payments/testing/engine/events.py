@@ -7,7 +7,16 @@ import json
 import time
 import zlib
 
-from payments.testing.engine.wire import API_VERSION
+from payments.testing.engine.wire import API_VERSION, encode_json
+
+EVENT_INDEX = ("event", None, None)
+PACK_EVERY = 128
+
+
+def peek(mapping, key, default=None):
+    """A read that changes nothing, bypassing a tracking dict (backend.sandbox_store saves
+    every key read through one, since a stored object may be changed in place)."""
+    return dict.get(mapping, key, default)
 
 
 @functools.cache
@@ -54,6 +63,7 @@ class Events:
         # event id -> (the object as JSON text, previous attributes), until someone reads it:
         # one string is the cheapest snapshot that still shows the object as it was.
         self._snapshots = {}
+        self._fresh = 0  # snapshots kept as text since the last packing (see _emit)
         self._last_emitted = (None, "")
         self._request_id = self._idempotency_key = None  # of the request being handled
         self.delivered = set()
@@ -70,25 +80,38 @@ class Events:
             "request": None,  # filled in when the event is read (see _materialize)
             "type": type,
         }
-        # The event shows the object as it is now: its JSON text, zlib-compressed (a third of
-        # the size) until someone reads the event. The text is also the answer's body when the
-        # handler returns this object unchanged (see Pipeline.handle).
-        text = json.dumps(obj, separators=(",", ":"))
-        self._snapshots[event["id"]] = (
-            pack(text),
-            previous,
-            self._request_id,
-            self._idempotency_key,
-        )
+        # The event shows the object as it is now: its JSON text, until someone reads the
+        # event. The text is also the answer's body when the handler returns this object
+        # unchanged (see Pipeline._encode). Unread snapshots are zlib-compressed (a third of
+        # the size) PACK_EVERY at a time, so an event read soon after (the sandbox forwards
+        # each one at once) is never compressed at all.
+        text = encode_json(obj)
+        self._snapshots[event["id"]] = (text, previous, self._request_id, self._idempotency_key)
         self._last_emitted = (obj, text)
         self.store(event)
+        self._fresh += 1
+        if self._fresh >= PACK_EVERY:
+            self._pack_fresh()
         return event
+
+    def _pack_fresh(self):
+        """Compress the snapshots still held as text (the newest: older ones are packed)."""
+        snapshots = self._snapshots
+        for event_id in reversed(snapshots):  # (values change, not keys: safe)
+            snapshot = peek(snapshots, event_id)
+            if not isinstance(snapshot[0], str):
+                break
+            snapshots[event_id] = (pack(snapshot[0]), *snapshot[1:])
+        self._fresh = 0
 
     def _materialize(self, event):
         if event["data"] is None:
+            self.objects[event["id"]] = event  # (changed: a store that tracks writes saves it)
             packed, previous, request_id, idempotency_key = self._snapshots.pop(event["id"])
             event["request"] = {"id": request_id, "idempotency_key": idempotency_key}
-            event["data"] = {"object": json.loads(unpack(packed))}
+            event["data"] = {
+                "object": json.loads(packed if isinstance(packed, str) else unpack(packed))
+            }
             if previous is not None:
                 event["data"]["previous_attributes"] = previous
         return event
@@ -96,9 +119,21 @@ class Events:
     @property
     def events(self):
         """Every event so far, oldest first, as Stripe would send them."""
+        return self.events_since(0)
+
+    def event_count(self):
         with self._lock:
-            index = self._indexes.get(("event", None, None), ())
-            return [self._materialize(self.objects[i]) for i in index if i in self.objects]
+            return len(peek(self._indexes, EVENT_INDEX, ()))
+
+    def events_since(self, count):
+        """The events after the first `count` (see event_count), oldest first."""
+        with self._lock:
+            objects = self.objects
+            return [
+                self._materialize(peek(objects, i))
+                for i in peek(self._indexes, EVENT_INDEX, ())[count:]
+                if i in objects
+            ]
 
 
 def sign_webhook(payload, secret, timestamp=None):

@@ -13,6 +13,7 @@ from payments.testing.engine.wire import (
     CARD_DATA_IN_FORM,
     StripeError,
     decode_form,
+    encode_json,
     fingerprint,
     invalid,
     redact,
@@ -64,11 +65,6 @@ class Pipeline:
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
             headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
-            emitted, text = self._last_emitted
-            if payload is emitted:
-                # the object was just snapshotted for its event and has not changed since
-                # (handlers emit as their last change): reuse that JSON text
-                payload = text.encode()
             return FakeResponse.json(status, payload, headers)
 
     def _dispatch(self, method, path, params, headers, request_id):
@@ -107,20 +103,28 @@ class Pipeline:
                 status, payload = 200, self._expand(handler(endpoint, params, ids), expand)
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
+            payload = self._encode(payload)  # once: the answer, and the stored answer
             # Like Stripe, keep the answer once the endpoint ran (success or a card error),
             # not when the parameters failed validation: fixed parameters may reuse the key.
             if key and (status == 200 or status == 402):
-                answer = json.dumps(payload, separators=(",", ":")).encode()
                 self._idempotent[f"{api_key}\n{key}"] = [
                     fingerprint(method, path, params),
                     status,
-                    answer,
+                    payload,
                     request_id,
                 ]
             result = status, payload, {"Fake-Stripe-Generic": "true"} if generic else {}
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
         return result
+
+    def _encode(self, payload):
+        """The answer's JSON bytes. An object just snapshotted for its event and unchanged
+        since (handlers emit as their last change) reuses that JSON text."""
+        emitted, text = self._last_emitted
+        if payload is emitted:
+            return text.encode()
+        return encode_json(payload).encode()
 
     def _expand(self, payload, expand):
         """Stripe's `expand[]`: an id field (dotted paths descend) becomes a copy of the object.

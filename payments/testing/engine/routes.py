@@ -160,6 +160,7 @@ class Router:
             self._groups.setdefault(key, []).append((segments, methods))
         for group in self._groups.values():
             group.sort(key=lambda item: tuple(s.startswith("{") for s in item[0]))
+        self._literal = {}  # (method, path) -> endpoint, for paths that match with no ids
 
     def match(self, method, path):
         """(endpoint, ids) for the method, or (None, allowed methods) when only others match.
@@ -167,6 +168,9 @@ class Router:
         The most literal template that fits the path decides (`/v1/charges/search` beats
         `/v1/charges/{charge}`); its methods are the allowed ones.
         """
+        literal = self._literal.get((method, path))
+        if literal is not None:  # a path with no ids, seen before (/v1/charges)
+            return literal, []
         segments = tuple(path.strip("/").split("/"))
         key = (len(segments), segments[1] if len(segments) > 1 else "")
         for template, methods in self._groups.get(key, ()):
@@ -179,6 +183,9 @@ class Router:
                     for pattern, value in zip(template, segments, strict=False)
                     if pattern[0] == "{"
                 ]
+                if not ids and len(self._literal) < 4096:  # (spellings like //v1/x/ aside,
+                    # one entry per literal template and method)
+                    self._literal[method, path] = found
                 return found, ids
         return None, set()
 

@@ -3,7 +3,7 @@
 import hashlib
 import json
 import re
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import stripe
 
@@ -71,11 +71,26 @@ def _listify(value, key=""):
     return value
 
 
+def _unquote(text):
+    return unquote_plus(text) if "%" in text or "+" in text else text
+
+
+def form_pairs(raw):
+    """(key, value) pairs of a form, as `parse_qsl(raw, keep_blank_values=True)` gives them
+    (a field without `=` has the value ""), without decoding what has nothing encoded."""
+    pairs = []
+    for field in raw.split("&"):
+        if field:
+            key, _, value = field.partition("=")
+            pairs.append((_unquote(key), _unquote(value)))
+    return pairs
+
+
 def decode_form(raw):
     """Stripe's form encoding to a dict: card[number]=x nests, a[]=x and a[0]=x are lists."""
     result = {}
     indexed = False
-    for key, value in parse_qsl(raw, keep_blank_values=True):
+    for key, value in form_pairs(raw):
         if "[" not in key:
             result[key] = value
             continue
@@ -124,8 +139,12 @@ def redact(params):
 CARD_DATA_IN_FORM = re.compile(r"(number|cvc)(%5D|\])", re.I)
 
 
+encode_json = json.JSONEncoder(separators=(",", ":")).encode  # as json.dumps(separators=...)
+_canonical = json.JSONEncoder(sort_keys=True).encode
+
+
 def fingerprint(method, path, params):
-    return hashlib.sha256(json.dumps([method, path, params], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(_canonical([method, path, params]).encode()).hexdigest()
 
 
 def as_int(params, name, required=False):
