@@ -5,6 +5,7 @@ environment at all: SQLite, DEBUG on, and sandbox mode (in-process fakes for
 Stripe, the push provider and the todo API). The README lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -34,10 +35,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # kept for the migration that converts its plain tokens
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "backend",
+    "accounts",
     "payments",
     "notifications",
 ]
@@ -100,7 +103,7 @@ PAYMENTS_THROTTLE = env.str("PAYMENTS_THROTTLE", default="20/hour")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.DeviceTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -118,6 +121,25 @@ if DEBUG:
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
 
+# --- Sign-in: per-device tokens (django-rest-knox), stored as SHA-512 digests ---
+AUTH_TOKEN_TTL_DAYS = env.int("AUTH_TOKEN_TTL_DAYS", default=30)  # idle time before expiry
+AUTH_TOKEN_MAX_LIFETIME_DAYS = env.int("AUTH_TOKEN_MAX_LIFETIME_DAYS", default=365)
+AUTH_MAX_SESSIONS_PER_USER = env.int("AUTH_MAX_SESSIONS_PER_USER", default=10)
+# Failed sign-ins per username (any address); API_THROTTLE_AUTH is per address.
+AUTH_THROTTLE_USERNAME = env.str("AUTH_THROTTLE_USERNAME", default="10/hour")
+KNOX_TOKEN_MODEL = "accounts.DeviceSession"
+# knox's own migrations create its default token table even when the model is swapped for
+# ours: an unused table (which also blocks PostgreSQL's TRUNCATE of auth_user in test flushes).
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": timedelta(days=AUTH_TOKEN_TTL_DAYS),
+    "AUTO_REFRESH": True,  # every authenticated request slides the expiry...
+    "AUTO_REFRESH_MAX_TTL": timedelta(days=AUTH_TOKEN_MAX_LIFETIME_DAYS),  # ...up to this
+    "MIN_REFRESH_INTERVAL": 60,  # seconds: at most one write per token per minute
+    "AUTH_HEADER_PREFIX": "Token",
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Payments & reminders API",
     "DESCRIPTION": "REST API for the mobile app. Every error uses one envelope: "
@@ -128,6 +150,25 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "TAGS": [
+        {
+            "name": "auth",
+            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>`). "
+            "1. Sign in: `POST /api/auth/token/` with username, password, device_name, platform; "
+            "keep `token`, then register the push token (`POST /api/devices/`) with it. "
+            "2. Renew: every authenticated request slides `expires` (at most once a minute), up "
+            "to a maximum lifetime; `GET /api/auth/token/` shows it. "
+            "3. A 401 `authentication_failed` (expired or signed out): sign in again. "
+            "4. Sign out: `DELETE /api/auth/token/` (this device and its push registration). "
+            "5. Devices: `GET /api/auth/sessions/`, `DELETE /api/auth/sessions/<id>/`, "
+            "`DELETE /api/auth/sessions/` (all but this one); a password change "
+            "(`POST /api/auth/password/`) signs out every other device.",
+        }
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SessionPlatformEnum": "accounts.models.DeviceSession.Platform",
+        "DevicePlatformEnum": "notifications.models.Device.Platform",
+    },
 }
 
 # --- Stripe -----------------------------------------------------------------

@@ -18,6 +18,15 @@ class Device(models.Model):
     registered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The signed-in device (token) that registered it: signing that device out deletes this
+    # row and unregisters it at the provider (accounts.services.end_sessions).
+    session = models.ForeignKey(
+        "accounts.DeviceSession",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="push_devices",
+    )
 
     def __str__(self):
         return f"{self.platform} device of {self.user_id}"

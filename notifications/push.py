@@ -63,6 +63,11 @@ class PushService:
             },
         )
 
+    def unregister_device(self, hwid):
+        """Remove the device's push token at the provider (Device API `unregisterDevice`:
+        `application` and the `hwid` used in registerDevice; docs.pushwoosh.com, Device API)."""
+        return self.call("unregisterDevice", {"hwid": hwid})
+
     def delete_message(self, message_code):
         return self.call("deleteMessage", {"message": message_code})
 

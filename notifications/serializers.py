@@ -8,6 +8,6 @@ class DeviceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Device
-        fields = ["id", "platform", "push_token", "hwid", "registered_at", "created_at"]
-        read_only_fields = ["id", "hwid", "registered_at", "created_at"]
+        fields = ["id", "platform", "push_token", "hwid", "session", "registered_at", "created_at"]
+        read_only_fields = ["id", "hwid", "session", "registered_at", "created_at"]
         extra_kwargs = {"push_token": {"validators": []}}  # re-registering a token is allowed

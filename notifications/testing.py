@@ -38,7 +38,12 @@ def _error_on_method_or_path(method, path, routes):
 class FakePushProvider:
     """Stateful Pushwoosh: message codes, 210 argument errors, auth failures, an outbox."""
 
-    ROUTES = {"/createMessage": "POST", "/registerDevice": "POST", "/deleteMessage": "POST"}
+    ROUTES = {
+        "/createMessage": "POST",
+        "/registerDevice": "POST",
+        "/unregisterDevice": "POST",
+        "/deleteMessage": "POST",
+    }
 
     def __init__(self, application=FAKE_APPLICATION, auth=FAKE_AUTH):
         self.application, self.auth = application, auth
@@ -49,6 +54,7 @@ class FakePushProvider:
     def reset(self):
         self.outbox = []  # every notification accepted: {"code", "content", "conditions", ...}
         self.devices = {}  # hwid -> registration
+        self.unregistered = []  # hwids removed by unregisterDevice, in order
         self.deleted = []
         self.requests = []
         self.faults.clear()
@@ -132,6 +138,21 @@ class FakePushProvider:
         self.devices[request["hwid"]] = {
             k: request.get(k) for k in ("push_token", "device_type", "userId")
         }
+        return FakeResponse.json(
+            200, {"status_code": 200, "status_message": "OK", "response": None}
+        )
+
+    def unregisterDevice(self, request):
+        # Device API: {"application", "hwid"}; 200/200 when unsubscribed, 200/210 argument error.
+        # The docs do not say what an unknown hwid gets: the fake answers 210, and
+        # accounts.services treats that as already unregistered (as it would a 200).
+        hwid = request.get("hwid")
+        if not hwid:
+            return self._argument_error("Invalid argument: hwid is required")
+        if hwid not in self.devices:
+            return self._argument_error("Device not found")
+        del self.devices[hwid]
+        self.unregistered.append(hwid)
         return FakeResponse.json(
             200, {"status_code": 200, "status_message": "OK", "response": None}
         )

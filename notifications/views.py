@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.response import Response
 
+from accounts.services import current_session, remove_push_devices
 from backend.api import ApiError, error_responses
 from notifications.models import Device
 from notifications.push import PushError, PushService
@@ -26,12 +27,15 @@ class DeviceListCreateView(generics.ListAPIView):
         serializer = DeviceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # Tied to the signed-in device (its token), so signing that device out stops its pushes.
+        session = current_session(request)
         device, created = Device.objects.update_or_create(
             push_token=data["push_token"],
-            defaults={"user": request.user, "platform": data["platform"]},
+            defaults={"user": request.user, "platform": data["platform"], "session": session},
             create_defaults={
                 "user": request.user,
                 "platform": data["platform"],
+                "session": session,
                 "hwid": uuid.uuid4().hex,
             },
         )
@@ -58,3 +62,7 @@ class DeviceDetailView(generics.DestroyAPIView):
 
     def get_queryset(self):
         return Device.objects.filter(user=self.request.user)
+
+    def perform_destroy(self, instance):
+        # Here and at the provider (unregisterDevice), retried by purge_sessions if it is down.
+        remove_push_devices(Device.objects.filter(pk=instance.pk))

@@ -1,0 +1,71 @@
+"""`Authorization: Token <token>`: knox's hashed per-device tokens, with clear refusals.
+
+Knox's own `authenticate_credentials` deletes an expired token and answers
+"Invalid token.", so the app cannot tell "sign in again" from "bad header". This
+subclass keeps knox's lookup (by the token's first 15 characters, then a
+constant-time digest comparison) and header parsing, and:
+
+- refuses an expired token with its own message (still `authentication_failed`),
+  signing that device out (its push registration too);
+- slides the expiry and records `last_used_at`, at most once per
+  MIN_REFRESH_INTERVAL per token, so reads do not write on every request.
+"""
+
+import binascii
+from hmac import compare_digest
+
+from django.utils import timezone
+from knox.auth import TokenAuthentication
+from knox.crypto import hash_token
+from knox.models import get_token_model
+from knox.settings import CONSTANTS, knox_settings
+from rest_framework import exceptions
+
+INVALID_TOKEN = "Invalid token: sign in again."
+EXPIRED_TOKEN = "This device's session has expired: sign in again."
+
+
+class DeviceTokenAuthentication(TokenAuthentication):
+    def authenticate_credentials(self, token):
+        try:
+            token = token.decode("utf-8")
+            digest = hash_token(token)
+        except (UnicodeDecodeError, TypeError, binascii.Error) as error:
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN) from error
+        candidates = (
+            get_token_model()
+            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+            .select_related("user")
+        )
+        for session in candidates:
+            if not compare_digest(digest, session.digest):
+                continue
+            if session.expiry is not None and session.expiry <= timezone.now():
+                from accounts import services  # services imports this module's constants
+
+                services.end_sessions(get_token_model().objects.filter(pk=session.pk))
+                raise exceptions.AuthenticationFailed(EXPIRED_TOKEN)
+            self.renew_token(session)
+            return self.validate_user(session)
+        raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+
+    def renew_token(self, session):
+        now = timezone.now()
+        interval = knox_settings.MIN_REFRESH_INTERVAL
+        fields = []
+        if knox_settings.AUTO_REFRESH and session.expiry is not None:
+            new_expiry = now + knox_settings.TOKEN_TTL
+            if knox_settings.AUTO_REFRESH_MAX_TTL is not None:
+                new_expiry = min(new_expiry, session.created + knox_settings.AUTO_REFRESH_MAX_TTL)
+            if (new_expiry - session.expiry).total_seconds() > interval:
+                session.expiry = new_expiry
+                fields.append("expiry")
+        if (
+            fields
+            or session.last_used_at is None
+            or (now - session.last_used_at).total_seconds() > interval
+        ):
+            session.last_used_at = now
+            fields.append("last_used_at")
+        if fields:
+            session.save(update_fields=fields)
