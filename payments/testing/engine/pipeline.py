@@ -27,6 +27,7 @@ NO_KEY = (
 
 class Pipeline:
     def _reset_pipeline(self):
+        self._request_headers = None
         self.requests = []  # (method, path, params) of every request handled, redacted
         self._idempotent = {}  # "api key\nidempotency key" -> [fingerprint, status, body, request id]
 
@@ -63,6 +64,8 @@ class Pipeline:
                 status=404,
             )
         api_key = self._authenticate(headers)
+        if not api_key.startswith(("sk_", "rk_")):
+            self._check_client_key(api_key, endpoint, params, ids)
         fault = self.faults.before_request(method, path)
         if fault == "api_error":
             raise StripeError(500, "api_error", "An unknown error occurred.")
@@ -79,6 +82,7 @@ class Pipeline:
         key = headers.get("Idempotency-Key") if method == "POST" else None
         result = self._replay(api_key, key, method, path, params) if key else None
         if result is None:
+            self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
             try:
                 status, payload = 200, handler(endpoint, params, ids)
@@ -121,7 +125,14 @@ class Pipeline:
                 "This is a fake Stripe: it refuses live-mode keys. Use a test key (sk_test_...).",
                 "api_key_live_mode",
             )
-        if not re.fullmatch(r"(sk|rk)_test_\w+", key):
+        if key.startswith("pk_live_"):
+            raise StripeError(
+                401,
+                "invalid_request_error",
+                "This is a fake Stripe: it refuses live-mode keys. Use a test key (pk_test_...).",
+                "api_key_live_mode",
+            )
+        if not re.fullmatch(r"(sk|rk|pk)_test_\w+|ek_test_[\w-]+", key):
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
             raise StripeError(
                 401,
