@@ -11,13 +11,18 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from backend.api import ApiError, SettingsRateMixin, error_responses
-from payments import services
+from payments import checkout, services
 from payments.models import Payment, StripeEvent
 from payments.serializers import (
+    CaptureSerializer,
+    CardSetupSerializer,
     PaymentActionSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
     RefundSerializer,
+    SavedCardSerializer,
+    SheetCreateSerializer,
+    SheetSerializer,
     WebhookAckSerializer,
 )
 
@@ -67,7 +72,8 @@ class PaymentListCreateView(generics.ListAPIView):
                 code="invalid_idempotency_key",
                 param="Idempotency-Key",
             )
-        code, body, headers = services.create_payment(request.user, serializer.validated_data, key)
+        data = checkout.resolve_payment_method(request.user, serializer.validated_data)
+        code, body, headers = services.create_payment(request.user, data, key)
         return Response(body, status=code, headers=headers)
 
 
@@ -147,3 +153,94 @@ class StripeWebhookView(APIView):
                 "The event is missing fields this endpoint needs.", code="invalid_payload"
             ) from error
         return Response({"received": True, "duplicate": False}, status=status.HTTP_200_OK)
+
+
+# ------------------------------------------------------------------ mobile checkout
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Retry-safe key: a retry reaches the same payment / setup.",
+)
+
+
+def idempotency_key(request):
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 255:
+        raise ApiError(
+            "Idempotency-Key is longer than 255 characters.",
+            code="invalid_idempotency_key",
+            param="Idempotency-Key",
+        )
+    return key
+
+
+class PaymentSheetView(APIView):
+    """PaymentSheet's setup: a pending payment, its PaymentIntent, the Customer, a key."""
+
+    def get_throttles(self):
+        return [*super().get_throttles(), PaymentCreateThrottle()]
+
+    @extend_schema(
+        request=SheetCreateSerializer,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: SheetSerializer, **error_responses(400, 401, 409, 422, 429, 503)},
+    )
+    def post(self, request):
+        serializer = SheetCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        body = checkout.create_sheet(
+            request.user, serializer.validated_data, idempotency_key(request)
+        )
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CardSetupView(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: CardSetupSerializer, **error_responses(400, 401, 503)},
+    )
+    def post(self, request):
+        body = checkout.setup_card(request.user, idempotency_key(request))
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SavedCardListView(APIView):
+    @extend_schema(responses={200: SavedCardSerializer(many=True), **error_responses(401, 503)})
+    def get(self, request):
+        return Response(SavedCardSerializer(checkout.saved_cards(request.user), many=True).data)
+
+
+class SavedCardDetailView(APIView):
+    @extend_schema(responses={204: None, **error_responses(401, 404, 503)})
+    def delete(self, request, method_id):
+        checkout.detach_card(request.user, method_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CaptureView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=CaptureSerializer,
+        responses={200: PaymentSerializer, **error_responses(400, 401, 403, 404, 503)},
+    )
+    def post(self, request, pk):
+        serializer = CaptureSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = generics.get_object_or_404(Payment, pk=pk)
+        payment = checkout.capture_payment(payment, serializer.validated_data.get("amount"))
+        return Response(PaymentSerializer(payment).data)
+
+
+class CancelView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=None,
+        responses={200: PaymentSerializer, **error_responses(400, 401, 403, 404, 503)},
+    )
+    def post(self, request, pk):
+        payment = generics.get_object_or_404(Payment, pk=pk)
+        return Response(PaymentSerializer(checkout.cancel_payment(payment)).data)
