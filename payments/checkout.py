@@ -166,9 +166,16 @@ def create_sheet(user, data, idempotency_key=""):
 
 def failed_status(payment, intent_status="requires_payment_method"):
     """A declined attempt ends a server-confirmed payment; a PaymentSheet payment stays
-    pending: the customer may try another card on the same PaymentIntent."""
-    if payment.method == Payment.Method.PAYMENT_SHEET and intent_status != "canceled":
+    pending (the customer may try another card on the same PaymentIntent), and so does an
+    off-session payment waiting for the customer to come back and authenticate."""
+    if intent_status == "canceled":
+        return Payment.Status.FAILED
+    if payment.method == Payment.Method.PAYMENT_SHEET:
         return Payment.Status.PENDING
+    if payment.status == Payment.Status.REQUIRES_ACTION and (
+        payment.decline_code == "authentication_required"
+    ):
+        return Payment.Status.REQUIRES_ACTION  # off-session: waiting for the customer
     return Payment.Status.FAILED
 
 

@@ -3,11 +3,15 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox
+from payments.checkout import expire_holds
 from payments.services import reconcile_pending
 
 
 class Command(BaseCommand):
-    help = "Settle payments left pending (timeouts, crashes, Stripe outages) from Stripe's records."
+    help = (
+        "Settle payments left pending (timeouts, crashes, Stripe outages) from Stripe's "
+        "records; release holds older than PAYMENTS_HOLD_DAYS."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -29,6 +33,8 @@ class Command(BaseCommand):
                 "STRIPE_API_BASE=http://127.0.0.1:8765/stripe)."
             )
         totals = reconcile_pending(timedelta(seconds=older_than), report=self.stdout.write)
+        holds = expire_holds(report=self.stdout.write)
+        self.stdout.write(f"released {holds['expired']} expired holds ({holds['errors']} errors)")
         self.stdout.write(
             self.style.SUCCESS(
                 f"settled {totals['settled']}, marked failed {totals['failed']}, "
