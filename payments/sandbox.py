@@ -10,6 +10,7 @@ route answers 404.
 
 import json
 
+import stripe
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
@@ -42,7 +43,9 @@ def deliver_events():
         try:
             with transaction.atomic():
                 record = StripeEvent.objects.create(event_id=event["id"], type=event["type"])
-                record.payment = services.apply_event(json.loads(json.dumps(event)))
+                # the object the webhook view gets from stripe.Webhook.construct_event
+                received = stripe.Event.construct_from(json.loads(json.dumps(event)), None)
+                record.payment = services.apply_event(received)
                 record.save(update_fields=["payment"])
                 applied += 1
         except IntegrityError:

@@ -1,0 +1,318 @@
+"""Mobile checkout: the sandbox curl flow, bad input (a clear 4xx, never a 500, nothing
+half-written), the fake's refusals as Stripe words them, and the OpenAPI schema."""
+
+import json
+
+import stripe
+from django.contrib.auth import get_user_model
+from django.test import SimpleTestCase
+from django.urls import reverse
+from rest_framework.test import APITestCase
+
+from payments.models import CardSetup, Payment, StripeCustomer
+from payments.testing import (
+    FakeStripe,
+    FakeStripeMixin,
+    MockEphemeralKey,
+    MockSetupIntent,
+    fake_stripe,
+    install_sandbox,
+    shared_engine,
+    stripe_globals,
+)
+
+User = get_user_model()
+
+
+class SandboxCurlFlowTests(APITestCase):
+    """What the README's curl walk-through does, against the sandbox's in-process fake."""
+
+    def setUp(self):
+        self.enterContext(stripe_globals())
+        install_sandbox()
+        shared_engine.reset()
+        self.user = User.objects.create_user("curl")
+        self.client.force_authenticate(self.user)
+
+    def test_sheet_confirm_3ds_page_and_the_payment_settles(self):
+        sheet = self.client.post(reverse("payment-sheet"), {"amount": 1200}, format="json").json()
+        secret = sheet["payment_intent_client_secret"]
+        intent_id = secret.split("_secret_")[0]
+        confirm = self.client.generic(
+            "POST",
+            f"/api/sandbox/stripe/v1/payment_intents/{intent_id}/confirm",
+            f"client_secret={secret}&payment_method=pm_card_threeDSecure2Required",
+            content_type="application/x-www-form-urlencoded",
+            HTTP_AUTHORIZATION=f"Bearer {sheet['publishable_key']}",
+        )
+        self.assertEqual(confirm.status_code, 200, confirm.content)
+        self.assertEqual(json.loads(confirm.content)["status"], "requires_action")
+        page = self.client.get(f"/api/sandbox/3ds/{intent_id}/")
+        self.assertContains(page, "Complete authentication")
+        done = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "succeed"})
+        self.assertEqual(done.json(), {"id": intent_id, "status": "succeeded"})
+        payment = self.client.get(reverse("payment-detail", args=[sheet["payment"]["id"]])).json()
+        self.assertEqual((payment["status"], payment["card_last4"]), ("succeeded", "3220"))
+
+    def test_a_secret_key_call_with_the_publishable_key_is_refused(self):
+        answer = self.client.get(
+            "/api/sandbox/stripe/v1/customers", HTTP_AUTHORIZATION="Bearer pk_test_sandbox"
+        )
+        self.assertEqual(answer.status_code, 401)
+        self.assertIn("publishable API key", json.loads(answer.content)["error"]["message"])
+
+    def test_bad_3ds_requests(self):
+        self.assertEqual(self.client.get("/api/sandbox/3ds/pi_nope/").status_code, 404)
+        sheet = self.client.post(reverse("payment-sheet"), {"amount": 1200}, format="json").json()
+        intent_id = sheet["payment_intent_client_secret"].split("_secret_")[0]
+        wrong = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "maybe"})
+        self.assertEqual(wrong.status_code, 400)
+        early = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "succeed"})
+        self.assertEqual(early.json()["error"]["code"], "intent_unexpected_state")
+
+
+class NotSandboxTests(APITestCase):
+    def test_sandbox_routes_are_404_outside_sandbox(self):
+        with fake_stripe():  # a fake for tests is not the sandbox's
+            stripe.default_http_client = None
+            self.assertEqual(self.client.get("/api/sandbox/stripe/v1/customers").status_code, 404)
+            self.assertEqual(self.client.get("/api/sandbox/3ds/pi_x/").status_code, 404)
+
+
+class BadInputTests(FakeStripeMixin, APITestCase):
+    def setUp(self):
+        super().setUp()
+        self.user = User.objects.create_user("bad")
+        self.staff = User.objects.create_user("staff", is_staff=True)
+        self.client.force_authenticate(self.user)
+
+    def error(self, response, status=400):
+        self.assertEqual(response.status_code, status, response.content)
+        return response.json()["error"]
+
+    def test_sheet_rejects_bad_fields_and_writes_nothing(self):
+        cases = [
+            ({"amount": "lots"}, "amount"),
+            ({"amount": 10}, "amount"),
+            ({"amount": 10**9}, "amount"),
+            ({"amount": 500, "currency": "xyz"}, "currency"),
+            ({"amount": 500, "save_card": "maybe"}, "save_card"),
+            ({"amount": 500, "stripe_version": "yesterday"}, "stripe_version"),
+            ({"amount": 500, "description": "x" * 300}, "description"),
+        ]
+        for body, name in cases:
+            with self.subTest(body=body):
+                error = self.error(self.client.post(reverse("payment-sheet"), body, format="json"))
+                self.assertEqual(error["code"], "validation_error")
+                self.assertIn(name, error["fields"])
+        not_json = self.client.post(reverse("payment-sheet"), "{", content_type="application/json")
+        self.assertEqual(self.error(not_json)["code"], "parse_error")
+        self.assertFalse(Payment.objects.exists())
+        self.assertFalse(StripeCustomer.objects.exists())
+        self.assertEqual(self.stripe.all("customer"), [])
+
+    def test_payments_off_session_needs_a_saved_card(self):
+        post = lambda body: self.client.post(reverse("payments"), body, format="json")  # noqa: E731
+        self.assertEqual(
+            self.error(post({"token": "tok_visa", "amount": 500, "off_session": True}))["code"],
+            "payment_method_required",
+        )
+        magic = post({"payment_method": "pm_card_visa", "amount": 500, "off_session": True})
+        self.assertEqual(self.error(magic)["code"], "payment_method_not_saved")
+        unknown = post({"payment_method": "pm_doesnotexist", "amount": 500})
+        self.assertEqual(self.error(unknown)["code"], "payment_method_not_found")
+        bad_flag = post({"payment_method": "pm_card_visa", "amount": 500, "capture": "later"})
+        self.assertIn("capture", self.error(bad_flag)["fields"])
+        self.assertFalse(Payment.objects.exists())
+
+    def test_saved_cards_and_setup_bad_input(self):
+        self.assertEqual(self.client.get(reverse("payment-methods")).json(), [])
+        self.assertFalse(StripeCustomer.objects.exists())  # listing creates no customer
+        for method_id in ("garbage", "pm_" + "x" * 300, "pm_nope"):
+            response = self.client.delete(reverse("payment-method-detail", args=[method_id]))
+            self.assertEqual(self.error(response, 404)["code"], "not_found")
+        self.client.post(reverse("payment-method-setup"), HTTP_IDEMPOTENCY_KEY="s-1")
+        self.client.post(reverse("payment-method-setup"), HTTP_IDEMPOTENCY_KEY="s-1")
+        self.assertEqual(CardSetup.objects.count(), 1)
+        self.assertEqual(len(self.stripe.all("setup_intent")), 1)  # the retry was replayed
+        long_key = self.client.post(reverse("payment-method-setup"), HTTP_IDEMPOTENCY_KEY="k" * 300)
+        self.assertEqual(self.error(long_key)["code"], "invalid_idempotency_key")
+        self.client.logout()
+        self.client.force_authenticate(None)
+        self.assertEqual(self.client.get(reverse("payment-methods")).status_code, 401)
+
+    def test_capture_and_cancel_bad_input(self):
+        self.client.force_authenticate(self.staff)
+        self.assertEqual(
+            self.error(self.client.post(reverse("payment-capture", args=[999])), 404)["code"],
+            "not_found",
+        )
+        paid = self.client.post(
+            reverse("payments"), {"token": "tok_visa", "amount": 500}, format="json"
+        ).json()
+        capture = self.client.post(reverse("payment-capture", args=[paid["id"]]), {"amount": -1})
+        self.assertIn("amount", self.error(capture)["fields"])
+        capture = self.client.post(reverse("payment-capture", args=[paid["id"]]))
+        self.assertEqual(self.error(capture)["code"], "payment_not_capturable")
+        cancel = self.client.post(reverse("payment-cancel", args=[paid["id"]]))
+        self.assertEqual(self.error(cancel)["code"], "payment_not_cancelable")
+        held = self.client.post(
+            reverse("payments"),
+            {"payment_method": "pm_card_visa", "amount": 500, "capture": False},
+            format="json",
+        ).json()
+        over = self.client.post(reverse("payment-capture", args=[held["id"]]), {"amount": 501})
+        self.assertEqual(self.error(over)["code"], "amount_too_large")
+
+    def test_new_endpoints_are_in_the_schema_with_their_errors(self):
+        schema = self.client.get(
+            reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json"
+        ).json()
+        paths = schema["paths"]
+        for path, method, codes in [
+            ("/api/payments/sheet/", "post", {"201", "400", "503"}),
+            ("/api/payment-methods/", "get", {"200", "503"}),
+            ("/api/payment-methods/setup/", "post", {"201", "503"}),
+            ("/api/payment-methods/{method_id}/", "delete", {"204", "404"}),
+            ("/api/payments/{id}/capture/", "post", {"200", "400", "403"}),
+            ("/api/payments/{id}/cancel/", "post", {"200", "400", "403"}),
+        ]:
+            with self.subTest(path=path):
+                self.assertLessEqual(codes, set(paths[path][method]["responses"]))
+        self.assertNotIn("/api/sandbox/3ds/{intent_id}/", paths)
+
+
+class FakeRefusalsTests(SimpleTestCase):
+    """The fake refuses what Stripe refuses, with Stripe's status and wording."""
+
+    def setUp(self):
+        self.engine = self.enterContext(fake_stripe())
+        self.customer = stripe.Customer.create()
+
+    def raw(self, method, path, body="", **headers):
+        headers = {"Authorization": "Bearer sk_test_x", **headers}
+        answer = self.engine.handle(method, path, "", body.encode(), headers)
+        return answer.status, json.loads(answer.body)
+
+    def test_ephemeral_key_needs_the_stripe_version_header(self):
+        status, body = self.raw("POST", "/v1/ephemeral_keys", f"customer={self.customer.id}")
+        self.assertEqual(status, 400)
+        self.assertIn("Stripe-Version", body["error"]["message"])
+        status, body = self.raw(
+            "POST", "/v1/ephemeral_keys", f"customer={self.customer.id}", **{"Stripe-Version": "x"}
+        )
+        self.assertEqual(body["error"]["message"], "Invalid Stripe API version: x")
+        with self.assertRaises(ValueError):  # stripe-python refuses before sending
+            stripe.EphemeralKey.create(customer=self.customer.id)
+        key = stripe.EphemeralKey.create(customer=self.customer.id, stripe_version="2024-06-20")
+        self.assertEqual(key.expires - key.created, 3600)
+        deleted = stripe.EphemeralKey.delete(key.id)
+        self.assertLessEqual(deleted.expires, key.expires)
+        self.assertIsNone(self.engine.ephemeral_key_customer(key.secret))
+
+    def test_attach_declines_like_stripe(self):
+        with self.assertRaises(stripe.CardError) as caught:
+            stripe.PaymentMethod.attach("pm_card_visa_chargeDeclined", customer=self.customer.id)
+        self.assertEqual(caught.exception.error.decline_code, "generic_decline")
+        method = stripe.PaymentMethod.attach(
+            "pm_card_chargeCustomerFail", customer=self.customer.id
+        )
+        with self.assertRaises(stripe.CardError):
+            stripe.PaymentIntent.create(amount=500, currency="usd", customer=self.customer.id,
+                                        payment_method=method.id, confirm=True)  # fmt: skip
+        other = stripe.Customer.create()
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.PaymentMethod.attach(method.id, customer=other.id)
+        with self.assertRaises(stripe.InvalidRequestError) as caught:
+            stripe.PaymentIntent.create(amount=500, currency="usd", customer=other.id,
+                                        payment_method=method.id, confirm=True)  # fmt: skip
+        self.assertEqual(caught.exception.param, "customer")
+        stripe.PaymentMethod.detach(method.id)
+        with self.assertRaises(stripe.InvalidRequestError) as caught:
+            stripe.PaymentMethod.detach(method.id)
+        self.assertIn("not attached", str(caught.exception))
+
+    def test_client_keys(self):
+        intent = stripe.PaymentIntent.create(amount=500, currency="usd")
+        with self.assertRaises(stripe.InvalidRequestError) as caught:
+            stripe.PaymentIntent.confirm(intent.id, client_secret="pi_x_secret_wrong",
+                                         payment_method="pm_card_visa", api_key="pk_test_x")  # fmt: skip
+        self.assertEqual(caught.exception.param, "client_secret")
+        with self.assertRaises(stripe.AuthenticationError):
+            stripe.Refund.list(api_key="pk_test_x")
+        with self.assertRaises(stripe.AuthenticationError):
+            stripe.Customer.list(api_key="pk_live_x")
+        key = stripe.EphemeralKey.create(customer=self.customer.id, stripe_version="2024-06-20")
+        other = stripe.Customer.create()
+        with self.assertRaises(stripe.PermissionError):
+            stripe.Customer.list_payment_methods(other.id, api_key=key.secret)
+        self.assertEqual(
+            stripe.Customer.list_payment_methods(self.customer.id, api_key=key.secret).data, []
+        )
+
+    def test_customer_crud_and_default_payment_method(self):
+        method = stripe.PaymentMethod.attach("pm_card_visa", customer=self.customer.id)
+        updated = stripe.Customer.modify(
+            self.customer.id, email="a@example.com",
+            invoice_settings={"default_payment_method": method.id},
+        )  # fmt: skip
+        self.assertEqual(updated.invoice_settings.default_payment_method, method.id)
+        stray = stripe.PaymentMethod.create(type="card", card={"token": "tok_visa"})
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.Customer.modify(
+                self.customer.id, invoice_settings={"default_payment_method": stray.id}
+            )
+        self.assertEqual([c.id for c in stripe.Customer.list(email="a@example.com")], [updated.id])
+        stripe.PaymentMethod.detach(method.id)
+        self.assertIsNone(
+            stripe.Customer.retrieve(self.customer.id).invoice_settings.default_payment_method
+        )
+        self.assertTrue(stripe.Customer.delete(self.customer.id).deleted)
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.Customer.retrieve(self.customer.id)
+
+    def test_setup_intent_states(self):
+        setup = stripe.SetupIntent.create(customer=self.customer.id)
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.SetupIntent.confirm(setup.id)  # no payment method
+        stripe.SetupIntent.cancel(setup.id)
+        with self.assertRaises(stripe.InvalidRequestError):
+            stripe.SetupIntent.confirm(setup.id, payment_method="pm_card_visa")
+        failing = stripe.SetupIntent.create(customer=self.customer.id,
+                                            payment_method="pm_card_threeDSecureRequired",
+                                            confirm=True)  # fmt: skip
+        self.engine.complete_setup_authentication(failing.id, succeed=False)
+        failing = stripe.SetupIntent.retrieve(failing.id)
+        self.assertEqual(failing.status, "requires_payment_method")
+        self.assertEqual(failing.last_setup_error.code, "setup_intent_authentication_failure")
+        self.assertEqual(stripe.Customer.list_payment_methods(self.customer.id).data, [])
+        listed = stripe.SetupIntent.list(customer=self.customer.id)
+        self.assertEqual([s.id for s in listed], [failing.id, setup.id])
+        types = [e["type"] for e in self.engine.events if e["type"].startswith("setup_intent.")]
+        self.assertEqual(types, ["setup_intent.created", "setup_intent.canceled",
+                                 "setup_intent.created", "setup_intent.requires_action",
+                                 "setup_intent.setup_failed"])  # fmt: skip
+
+    def test_the_state_survives_dump_and_load(self):
+        stripe.PaymentMethod.attach("pm_card_visa", customer=self.customer.id)
+        copy = FakeStripe()
+        copy.load_state(self.engine.dump_state())
+        page = copy.page("payment_method", {"customer": self.customer.id}, "", ("customer",))
+        self.assertEqual(len(page["data"]), 1)
+        self.assertEqual(copy._ephemeral_versions, {})
+
+
+class ClientLibraryLayerTests(SimpleTestCase):
+    """MockSetupIntent / MockEphemeralKey answer from the engine like the other Mock*."""
+
+    def test_mocks(self):
+        with fake_stripe() as engine:
+            customer = stripe.Customer.create()
+            setup = MockSetupIntent.create(customer=customer.id, payment_method="pm_card_visa",
+                                           confirm=True)  # fmt: skip
+            self.assertEqual(setup.status, "succeeded")
+            self.assertEqual(engine.objects[setup.payment_method]["customer"], customer.id)
+            key = MockEphemeralKey.create(customer=customer.id, stripe_version="2024-06-20")
+            self.assertTrue(key.secret.startswith("ek_test_"))
+            with self.assertRaises(ValueError):
+                MockEphemeralKey.create(customer=customer.id)
