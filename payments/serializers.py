@@ -107,6 +107,8 @@ class PaymentSerializer(serializers.ModelSerializer):
             "method",
             "status",
             "amount_refunded",
+            "capture",
+            "amount_captured",
             "card_brand",
             "card_last4",
             "failure_code",
