@@ -10,6 +10,7 @@ written before the call (StripeCustomer, Payment, CardSetup).
 
 import logging
 import re
+import time
 from datetime import timedelta
 
 import stripe
@@ -105,6 +106,12 @@ def ephemeral_key(customer_id, stripe_version, idempotency_key):
     )
 
 
+def ephemeral_key_id(row_key):
+    """A retry within the same half hour gets the same EphemeralKey back (Stripe replays
+    it); a later retry gets a fresh one, not a replay of a key that has expired (1 hour)."""
+    return f"{row_key}-ephemeral-key-{int(time.time() // 1800)}"
+
+
 # ------------------------------------------------------------------ PaymentSheet
 def create_sheet(user, data, idempotency_key=""):
     """Write the pending Payment, create its PaymentIntent for the user's Customer and an
@@ -142,7 +149,7 @@ def create_sheet(user, data, idempotency_key=""):
             idempotency_key=key,
             **options,
         )
-        ek = ephemeral_key(customer_id, data.get("stripe_version"), f"{key}-ephemeral-key")
+        ek = ephemeral_key(customer_id, data.get("stripe_version"), ephemeral_key_id(key))
     except stripe.StripeError as error:
         Payment.objects.filter(pk=payment.pk).update(locked_until=None)
         if isinstance(error, stripe.InvalidRequestError | stripe.CardError):
@@ -308,7 +315,7 @@ def setup_card(user, idempotency_key=""):
             metadata={"user_id": str(user.pk), "card_setup_id": str(setup.pk)},
             idempotency_key=setup.stripe_idempotency_key,
         )
-        ek = ephemeral_key(customer_id, None, f"{setup.stripe_idempotency_key}-ephemeral-key")
+        ek = ephemeral_key(customer_id, None, ephemeral_key_id(setup.stripe_idempotency_key))
     except stripe.StripeError as error:
         raise unavailable(error, f"card setup {setup.pk}") from error
     CardSetup.objects.filter(pk=setup.pk).update(stripe_setup_intent_id=intent.id)

@@ -2,13 +2,17 @@
 half-written), the fake's refusals as Stripe words them, and the OpenAPI schema."""
 
 import json
+import threading
+from unittest import mock
 
 import stripe
 from django.contrib.auth import get_user_model
-from django.test import SimpleTestCase
+from django.db import connection
+from django.test import SimpleTestCase, TransactionTestCase
 from django.urls import reverse
 from rest_framework.test import APITestCase
 
+from payments import checkout
 from payments.models import CardSetup, Payment, StripeCustomer
 from payments.testing import (
     FakeStripe,
@@ -316,3 +320,122 @@ class ClientLibraryLayerTests(SimpleTestCase):
             self.assertTrue(key.secret.startswith("ek_test_"))
             with self.assertRaises(ValueError):
                 MockEphemeralKey.create(customer=customer.id)
+
+
+JUNK = ["", "x", "-1", "99999999999999999999", "true", "pm_card_visa", "cus_nope", "[]", "{}"]
+
+
+class NoServerErrorsTests(FakeStripeMixin, APITestCase):
+    """Junk in every field of every new endpoint, backend and fake: a 4xx, never a 500."""
+
+    FAKE_ROUTES = [
+        ("POST", "/v1/customers/{cus}", ["email", "invoice_settings[default_payment_method]",
+                                         "metadata[k]", "address[line1]"]),
+        ("DELETE", "/v1/customers/{nope}", []),
+        ("GET", "/v1/customers", ["limit", "email", "starting_after"]),
+        ("GET", "/v1/customers/{cus}/payment_methods", ["type", "limit", "ending_before"]),
+        ("GET", "/v1/customers/{cus}/payment_methods/{pm}", []),
+        ("GET", "/v1/payment_methods", ["customer", "type", "limit"]),
+        ("POST", "/v1/payment_methods/{pm}/attach", ["customer"]),
+        ("POST", "/v1/payment_methods/{pm}/detach", []),
+        ("POST", "/v1/ephemeral_keys", ["customer", "issuing_card"]),
+        ("DELETE", "/v1/ephemeral_keys/{nope}", []),
+        ("POST", "/v1/setup_intents", ["customer", "payment_method", "confirm", "usage"]),
+        ("POST", "/v1/setup_intents/{seti}/confirm", ["payment_method", "return_url"]),
+        ("POST", "/v1/setup_intents/{seti}/cancel", ["cancellation_reason"]),
+        ("GET", "/v1/setup_intents", ["customer", "limit", "payment_method"]),
+        ("POST", "/v1/payment_intents", ["amount", "customer", "off_session",
+                                         "setup_future_usage", "capture_method"]),
+        ("POST", "/v1/payment_intents/{pi}/capture", ["amount_to_capture"]),
+        ("POST", "/v1/payment_intents/{pi}/cancel", ["cancellation_reason"]),
+    ]  # fmt: skip
+
+    def test_the_fake(self):
+        customer = stripe.Customer.create()
+        ids = {
+            "cus": customer.id,
+            "nope": "x_nope",
+            "pm": stripe.PaymentMethod.attach("pm_card_visa", customer=customer.id).id,
+            "seti": stripe.SetupIntent.create(customer=customer.id).id,
+            "pi": stripe.PaymentIntent.create(amount=500, currency="usd").id,
+        }
+        headers = {"Authorization": "Bearer sk_test_x", "Stripe-Version": "2024-06-20"}
+        for method, template, names in self.FAKE_ROUTES:
+            path = template.format(**ids)
+            for name in names or [None]:
+                for value in JUNK if name else [None]:
+                    form = "" if name is None else f"{name}={value}"
+                    if template == "/v1/payment_intents" and name != "amount":
+                        form += "&amount=500&currency=usd"
+                    query, body = (form, b"") if method == "GET" else ("", form.encode())
+                    answer = self.stripe.handle(method, path, query, body, headers)
+                    with self.subTest(method=method, path=path, form=form):
+                        self.assertLess(answer.status, 500, answer.body)
+                        if answer.status >= 400:
+                            self.assertIn("message", json.loads(answer.body)["error"])
+
+    def test_the_backend(self):
+        user = User.objects.create_user("junk", is_staff=True)
+        self.client.force_authenticate(user)
+        held = self.client.post(
+            reverse("payments"),
+            {"payment_method": "pm_card_visa", "amount": 500, "capture": False},
+            format="json",
+        ).json()
+        bodies = [[], "text", 7, None, {"amount": []}, {"amount": {"a": 1}}, {"save_card": [1]},
+                  {"amount": 500, "stripe_version": 5}, {"off_session": "x", "amount": 500},
+                  {"payment_method": ["pm_x"], "amount": 500}]  # fmt: skip
+        routes = [
+            ("post", reverse("payment-sheet")),
+            ("post", reverse("payments")),
+            ("post", reverse("payment-method-setup")),
+            ("post", reverse("payment-capture", args=[held["id"]])),
+            ("post", reverse("payment-cancel", args=[held["id"]])),
+            ("delete", reverse("payment-method-detail", args=["pm_card_visa"])),
+        ]
+        for method, url in routes:
+            for body in bodies:
+                response = getattr(self.client, method)(url, body, format="json")
+                with self.subTest(url=url, body=body):
+                    self.assertLess(response.status_code, 500)
+                    if response.status_code >= 400:
+                        self.assertIn("code", response.json()["error"])
+
+
+class ConcurrentFirstPaymentTests(FakeStripeMixin, TransactionTestCase):
+    """Two first payments at once for a user without a Customer: one Customer."""
+
+    def test_two_threads_make_one_customer(self):
+        if connection.vendor == "sqlite":
+            # SQLite's shared in-memory test database locks whole tables between threads
+            # ("database table is locked"); .ci/run runs this on PostgreSQL.
+            self.skipTest("needs concurrent writers: PostgreSQL (DATABASE_URL=postgres://...)")
+        user = User.objects.create_user("twin")
+        barrier = threading.Barrier(2, timeout=10)
+        original = StripeCustomer.objects.create
+
+        def create_together(**fields):
+            barrier.wait()  # both requests have seen "no customer row" by now
+            return original(**fields)
+
+        results, errors = [], []
+
+        def first_payment():
+            try:
+                results.append(checkout.customer_for(user))
+            except Exception as error:  # reported below
+                errors.append(error)
+            finally:
+                connection.close()
+
+        with mock.patch.object(StripeCustomer.objects, "create", side_effect=create_together):
+            threads = [threading.Thread(target=first_payment) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(20)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(results), 2)
+        self.assertEqual(results[0], results[1])
+        self.assertEqual(len(self.stripe.all("customer")), 1)
+        self.assertEqual(StripeCustomer.objects.count(), 1)
