@@ -314,6 +314,54 @@ def memory_per_charge(charges=2000):
     return grown / charges
 
 
+def list_costs(sizes=(0, 20, 10_000, 100_000), calls=100, repeats=5):
+    """Microseconds per GET /v1/charges page (limit 10) as the store grows, through handle().
+
+    An empty page costs less than any full one (no charges to encode), so flatness is judged
+    against a store of two pages (20 charges, so every query still returns a full page of
+    10): `x page` is the worst of 10k/100k over it.
+    Each figure is the fastest of `repeats` runs (the machine is shared; the minimum is the
+    least noisy estimate of the cost).
+
+    The store is filled with copies of one real charge (new ids, half of them with a
+    customer) so that 100k charges fit in memory; a page costs O(limit + log n) either way.
+    """
+    engine = FakeStripe()
+    headers = {"Authorization": "Bearer sk_test_bench"}
+    body = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"}).encode()
+    template = json.loads(engine.handle("POST", "/v1/charges", "", body, headers).body)
+    engine.reset()
+    now = int(time.time())
+    queries = {
+        "limit=10": lambda ids: "limit=10",
+        # on an empty store there is nothing to start after: the plain page is its baseline
+        "starting_after (middle)": lambda ids: (
+            f"limit=10&starting_after={ids[len(ids) // 2]}" if ids else "limit=10"
+        ),
+        "created[gte] (newer half)": lambda ids: f"limit=10&created[gte]={now + len(ids) // 2}",
+        "customer=cus_bench": lambda ids: "limit=10&customer=cus_bench",
+    }
+    results, ids = {}, []
+    for size in sizes:
+        while len(ids) < size:
+            charge = {**template, "id": engine.new_id("ch"), "created": now + len(ids)}
+            charge["customer"] = "cus_bench" if len(ids) % 2 else None
+            engine.store(charge)
+            ids.append(charge["id"])
+        for name, query in queries.items():
+            text = query(ids)
+            engine.handle("GET", "/v1/charges", text, b"", headers)  # warm
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    answer = engine.handle("GET", "/v1/charges", text, b"", headers)
+                best = min(best, (time.perf_counter() - start) / calls * 1e6)
+            assert answer.status == 200, answer.body[:200]
+            results.setdefault(name, {})[size] = best
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=300, help="pairs per layer per round")
@@ -324,7 +372,21 @@ def main():
         default=os.environ.get("LOCALSTRIPE") or shutil.which("localstripe"),
         help="path to a localstripe executable to compare with (default: $LOCALSTRIPE or PATH)",
     )
+    parser.add_argument(
+        "--lists-only", action="store_true", help="only the list cost and memory figures"
+    )
     args = parser.parse_args()
+    per_charge = memory_per_charge()
+    print(f"memory: the engine keeps {per_charge / 1024:.2f} KiB per charge (charge, event, log)")
+    costs = list_costs()
+    sizes = sorted(next(iter(costs.values())))
+    print(f"\n{'GET /v1/charges (us per page)':30}" + "".join(f"{size:>10,}" for size in sizes)
+          + f"{'x page':>9}")  # fmt: skip
+    for name, by_size in costs.items():
+        worst = max(by_size[size] for size in sizes if size > 20) / by_size[20]
+        print(f"{name:30}" + "".join(f"{by_size[size]:10.0f}" for size in sizes) + f"{worst:9.2f}")
+    if args.lists_only:
+        return
     runs = [
         ("prebuilt objects (mock.patch)", prebuilt),
         ("construct_from only (floor)", construct_only),
@@ -358,8 +420,6 @@ def main():
             f"{name:34} {micros:10.0f} {micros / base_responses:12.2f} {micros / base_server:14.2f}"
         )
 
-    per_charge = memory_per_charge()
-    print(f"\nmemory: the engine keeps {per_charge / 1024:.1f} KiB per charge (charge, event, log)")
     print(
         f"\nthroughput, 8 keep-alive clients, {args.seconds:.0f} s each (POST /v1/charges):",
         flush=True,

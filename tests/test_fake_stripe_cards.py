@@ -97,6 +97,16 @@ class TokensAndBehaviourTests(SimpleTestCase):
     def charge(self, source="tok_visa", **params):
         return stripe.Charge.create(amount=1000, currency="usd", source=source, **params)
 
+    def test_off_session_one_off_needs_authentication_it_cannot_get(self):
+        # off_session is declared bool | "one_off" | "recurring"; a card that needs 3-D Secure
+        # declines off session with authentication_required (docs.stripe.com/testing).
+        with self.assertRaises(stripe.CardError) as caught:
+            stripe.PaymentIntent.create(
+                amount=1000, currency="usd", payment_method="pm_card_authenticationRequired",
+                confirm=True, off_session="one_off",
+            )  # fmt: skip
+        self.assertEqual(caught.exception.error.decline_code, "authentication_required")
+
     def test_magic_tokens(self):
         prepaid = self.charge("tok_mastercard_prepaid").payment_method_details.card
         self.assertEqual(
@@ -184,7 +194,7 @@ class TokensAndBehaviourTests(SimpleTestCase):
     def test_refund_test_cards_settle_later(self):
         failing = self.charge("tok_refundFail")
         refund = stripe.Refund.create(charge=failing.id)
-        self.assertEqual(refund.status, "succeeded")  # "its status begins as succeeded"
+        self.assertEqual(refund.status, "succeeded")  # starts succeeded, fails later
         pending = self.charge("tok_visa")
         method = stripe.PaymentMethod.create(
             type="card", card={"number": "4000000000007726", **CARD}

@@ -70,7 +70,11 @@ def encode_form(params, prefix=None):
         if isinstance(value, dict):
             pairs.append(encode_form(value, name))
         elif isinstance(value, list | tuple):
-            pairs.extend(urlencode({f"{name}[]": str(item)}) for item in value)
+            for index, item in enumerate(value):  # objects in a list as stripe-python: a[0][x]
+                if isinstance(item, dict):
+                    pairs.append(encode_form(item, f"{name}[{index}]"))
+                else:
+                    pairs.append(urlencode({f"{name}[]": str(item)}))
         elif isinstance(value, bool):
             pairs.append(urlencode({name: "true" if value else "false"}))
         else:

@@ -149,8 +149,8 @@ CARDS = {
         # Fraud and disputes: succeeds with an elevated risk level; succeeds, then disputed.
         _card("4000000000009235", risk_level="elevated"),
         _card("4000000000000259", dispute=True),
-        # Refunds: "its status begins as succeeded ... later transitions to failed", and
-        # "begins as pending ... later transitions to succeeded" (docs.stripe.com/testing#refunds).
+        # Refunds (docs.stripe.com/testing#refunds): 5126's refund starts succeeded and fails
+        # some time later; 7726's starts pending and succeeds later (FakeStripe.settle_refunds).
         _card("4000000000005126", refund_path=("succeeded", "failed")),
         _card("4000000000007726", refund_path=("pending", "succeeded")),
         # 3-D Secure (docs.stripe.com/testing#regulatory-cards): a PaymentIntent goes to

@@ -96,6 +96,13 @@ STATEFUL = {
 }
 
 
+# The resources with behaviour; everything else is answered generically (generic.py).
+MODELLED = frozenset(
+    {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event",
+     "setup_intent", "ephemeral_key"}
+)  # fmt: skip
+
+
 class FakeStripe(
     Pipeline,
     ClientSide,
@@ -115,7 +122,7 @@ class FakeStripe(
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
     # what dump_state keeps: everything but the lock and the fault plan
-    STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "requests",
+    STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
              "_set_up", "_ephemeral_versions")  # fmt: skip
 
@@ -155,9 +162,10 @@ class FakeStripe(
 
             return run, False
         if endpoint.kind == "search":
+            modelled = endpoint.resource_class().OBJECT_NAME in MODELLED
             return (
                 lambda endpoint, params, ids: self.search(endpoint, params, endpoint.template)
-            ), False
+            ), not modelled
         return self.generic, True
 
     # ------------------------------------------------------------ persistence

@@ -26,7 +26,7 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_context import StripeContext
 from stripe._stripe_object import UntypedStripeObject
 
-from payments.testing.engine.wire import StripeError, invalid
+from payments.testing.engine.wire import EMPTY, StripeError, invalid
 
 OPTION_KEYS = frozenset(RequestOptions.__annotations__)
 _LOCALS = {"StripeContext": StripeContext, "Mapping": typing.Mapping, "Any": typing.Any}
@@ -40,7 +40,6 @@ ENUMS = {
         "capture_method": CAPTURE,
         "confirmation_method": ("automatic", "manual"),
         "setup_future_usage": FUTURE_USAGE,
-        "off_session": None,  # bool or one_off/recurring: left to the declaration
     },
     "/v1/payment_intents/{intent}": {
         "capture_method": CAPTURE,
@@ -346,9 +345,9 @@ def _metadata(value, path):
 def apply_metadata(current, given):
     """Stripe's merge: new keys are set, keys given "" are removed, `metadata=""` clears."""
     if given is None:
-        return current or {}
+        return current or EMPTY  # shared and frozen: updates build a new dict
     if given == "":
-        return {}
+        return EMPTY
     merged = dict(current or {})
     for key, item in given.items():
         if item == "":

@@ -10,6 +10,7 @@ from payments.testing.engine import params as declared
 from payments.testing.engine.routes import router
 from payments.testing.engine.wire import (
     API_VERSION,
+    CARD_DATA_IN_FORM,
     StripeError,
     decode_form,
     fingerprint,
@@ -28,8 +29,19 @@ NO_KEY = (
 class Pipeline:
     def _reset_pipeline(self):
         self._request_headers = None
-        self.requests = []  # (method, path, params) of every request handled, redacted
+        # (method, path, raw form or redacted params) of every request handled: the raw form
+        # (one short string) unless it carries card data, which is kept only redacted.
+        self._requests = []
         self._idempotent = {}  # "api key\nidempotency key" -> [fingerprint, status, body, request id]
+
+    @property
+    def requests(self):
+        """(method, path, params) of every request handled, card numbers and CVCs redacted."""
+        with self._lock:
+            return [
+                (method, path, decode_form(form) if isinstance(form, str) else form)
+                for method, path, form in self._requests
+            ]
 
     def handle(self, method, path, query, body, headers):
         method = method.upper()
@@ -37,19 +49,30 @@ class Pipeline:
         if method == "DELETE" and body:
             raw = "&".join(p for p in (query, body.decode()) if p)
         params = decode_form(raw)
+        logged = redact(params) if CARD_DATA_IN_FORM.search(raw) else raw
         request_id = "req_" + secrets.token_hex(7)
         with self._lock:
+            self._last_emitted = (None, "")
+            self._request_id = request_id
+            self._idempotency_key = headers.get("Idempotency-Key") if method == "POST" else None
             try:
+                self._requests.append((method, path, logged))
                 status, payload, extra = self._dispatch(method, path, params, headers, request_id)
             except StripeError as error:
                 status, payload, extra = error.status, {"error": error.body}, {}
+            finally:
+                self._request_id = self._idempotency_key = None
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
             headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
+            emitted, text = self._last_emitted
+            if payload is emitted:
+                # the object was just snapshotted for its event and has not changed since
+                # (handlers emit as their last change): reuse that JSON text
+                payload = text.encode()
             return FakeResponse.json(status, payload, headers)
 
     def _dispatch(self, method, path, params, headers, request_id):
-        self.requests.append((method, path, redact(params)))
         endpoint, ids = router().match(method, path)
         if endpoint is None and ids:
             raise invalid(

@@ -1,8 +1,10 @@
 """Objects by id, Stripe-style ids, and per-resource indexes ordered by `created` for lists.
 
 Everything here is plain data (dicts, lists, ints, strings) so the state pickles
-(`FakeStripe.dump_state`). An index is {"ids": [...oldest first], "pos": {id: i}};
-objects deleted later stay in `ids` and are skipped when a page is read.
+(`FakeStripe.dump_state`). An index is a list of ids, oldest first. Every id ends with the
+store's counter (`ch_<12 hex><counter>`), so an index is sorted by it too and the position of
+`starting_after` is a binary search; objects deleted later stay in an index and are skipped
+when a page is read. Lists cost O(limit + log n), whatever the number of objects.
 """
 
 import bisect
@@ -19,6 +21,19 @@ INDEXED_FILTERS = {
     "event": ("type",),
     "payment_method": ("customer", "type"),
 }
+
+
+def sequence(object_id):
+    """The store's counter at the end of an id (`ch_<12 hex><counter>`)."""
+    tail = object_id.rsplit("_", 1)[-1][12:]
+    return int(tail) if tail.isdigit() else -1
+
+
+def position_of(ids, object_id):
+    if not isinstance(object_id, str):
+        return None
+    position = bisect.bisect_left(ids, sequence(object_id), key=sequence)
+    return position if position < len(ids) and ids[position] == object_id else None
 
 
 class Store:
@@ -45,17 +60,16 @@ class Store:
     def _index_add(self, key, object_id):
         index = self._indexes.get(key)
         if index is None:
-            index = self._indexes[key] = {"ids": [], "pos": {}}
-        if object_id not in index["pos"]:
-            index["pos"][object_id] = len(index["ids"])
-            index["ids"].append(object_id)
+            index = self._indexes[key] = []
+        if not index or index[-1] != object_id:
+            index.append(object_id)
 
     def all(self, object_name):
         """Every stored object of a type, oldest first."""
         if object_name == "event":
             return self.events
-        index = self._indexes.get((object_name, None, None), {"ids": []})
-        return [self.objects[i] for i in index["ids"] if i in self.objects]
+        index = self._indexes.get((object_name, None, None), ())
+        return [self.objects[i] for i in index if i in self.objects]
 
     def lookup(self, object_id, object_name, param="id"):
         found = self.objects.get(object_id or "") if isinstance(object_id, str) else None
@@ -83,15 +97,14 @@ class Store:
             if name in wanted:
                 key = (object_name, name, wanted.pop(name))
                 break
-        index = self._indexes.get(key, {"ids": [], "pos": {}})
-        ids, objects = index["ids"], self.objects
+        ids, objects = self._indexes.get(key, []), self.objects
         stop = len(ids)  # exclusive upper bound, walking down (newest first)
         floor = 0
         after, before = params.get("starting_after"), params.get("ending_before")
         if after:
-            if after not in index["pos"]:
+            stop = position_of(ids, after)
+            if stop is None:
                 raise not_found("object", after, "starting_after")
-            stop = index["pos"][after]
         created = params.get("created")
         if isinstance(created, dict) and created:
             created_of = lambda i: objects[i]["created"] if i in objects else 0  # noqa: E731
@@ -109,9 +122,10 @@ class Store:
             stop = min(stop, bisect.bisect_right(ids, value, key=lambda i: objects[i]["created"]))
         data = []
         if before:
-            if before not in index["pos"]:
+            position = position_of(ids, before)
+            if position is None:
                 raise not_found("object", before, "ending_before")
-            position, step, end = index["pos"][before] + 1, 1, stop
+            position, step, end = position + 1, 1, stop
             # the `limit` objects just newer than ending_before, still returned newest first
             while position < end and len(data) <= limit:
                 self._take(ids[position], wanted, data)

@@ -26,6 +26,25 @@ class StripeError(Exception):
         self.body.update(extra)
 
 
+class FrozenDict(dict):
+    """A sub-object shared between stored objects (to keep each small): JSON-encodes and
+    pickles like a dict, refuses changes in place (handlers replace it instead)."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a shared sub-object of the fake Stripe: replace it, do not change it")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _refuse
+
+    def __reduce__(self):
+        return (FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+EMPTY = FrozenDict()
+
+
 def invalid(message, code=None, param=None, status=400, **extra):
     return StripeError(status, "invalid_request_error", message, code, param, **extra)
 
@@ -84,13 +103,25 @@ def decode_form(raw):
 
 
 def redact(params):
-    """A copy of the parameters without card numbers or CVCs: the fake keeps no PAN either."""
-    card = params.get("card")
-    if isinstance(card, dict) and ("number" in card or "cvc" in card):
-        card = {**card, "number": "****" + str(card.get("number", ""))[-4:]}
-        card.pop("cvc", None)
-        return {**params, "card": card}
-    return params
+    """A copy of the parameters without card numbers or CVCs (at any depth, e.g. card[number]
+    or payment_method_data[card][number]): the fake keeps no PAN either."""
+    changed = False
+    result = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            if key == "card" and ("number" in value or "cvc" in value):
+                value = {**value, "number": "****" + str(value.get("number", ""))[-4:]}
+                value.pop("cvc", None)
+                changed = True
+            else:
+                inner = redact(value)
+                changed = changed or inner is not value
+                value = inner
+        result[key] = value
+    return result if changed else params
+
+
+CARD_DATA_IN_FORM = re.compile(r"(number|cvc)(%5D|\])", re.I)
 
 
 def fingerprint(method, path, params):

@@ -115,7 +115,8 @@ class PaymentIntents:
             )
         self._check_method_customer(intent)
         test_card = self.test_card(intent["payment_method"])
-        off_session = as_bool(params, "off_session", False)
+        # off_session is declared `bool | one_off | recurring`; any of the last two means True
+        off_session = params.get("off_session", False) not in (False, "false")
         needs_3ds = self.needs_authentication(test_card, intent["payment_method"])
         if needs_3ds and test_card.decline is None and not off_session:
             intent["status"] = "requires_action"

@@ -1,10 +1,12 @@
 """PaymentMethods of type card, including Stripe's magic pm_card_* ids."""
 
+import bisect
 import time
 
 from payments.testing import cards
 from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.resources.charges import card_error
+from payments.testing.engine.store import position_of, sequence
 from payments.testing.engine.wire import empty_billing_details, invalid
 
 
@@ -85,7 +87,7 @@ class SavedPaymentMethods:
         if method["customer"] == customer_id:
             return method
         method["customer"] = customer_id
-        self._index_add(("payment_method", "customer", customer_id), method["id"])
+        self._index_put(("payment_method", "customer", customer_id), method["id"])
         self._emit("payment_method.attached", method)
         return method
 
@@ -110,13 +112,19 @@ class SavedPaymentMethods:
         self._emit("payment_method.detached", method, {"customer": customer_id})
         return method
 
+    def _index_put(self, key, object_id):
+        """Add an id to an index in its place (indexes stay sorted by the id's counter, so a
+        card re-attached later is listed where its creation puts it)."""
+        index = self._indexes.setdefault(key, [])
+        if position_of(index, object_id) is None:
+            bisect.insort(index, object_id, key=sequence)
+
     def _index_remove(self, key, object_id):
-        """Drop one id from a (small, per-customer) index; positions after it shift down."""
+        """Drop one id from an index (a detached card leaves its customer's list)."""
         index = self._indexes.get(key)
-        if index is None or object_id not in index["pos"]:
-            return
-        index["ids"].remove(object_id)
-        index["pos"] = {value: i for i, value in enumerate(index["ids"])}
+        position = position_of(index, object_id) if index else None
+        if position is not None:
+            del index[position]
 
     def list_payment_methods(self, params):
         return self.page("payment_method", params, "/v1/payment_methods", ("customer", "type"))

@@ -5,7 +5,7 @@ import re
 import time
 
 from payments.testing import cards
-from payments.testing.engine.wire import StripeError, invalid
+from payments.testing.engine.wire import EMPTY, FrozenDict, StripeError, invalid
 
 # Card data Stripe refuses at tokenisation: (message, param), as Stripe words them.
 CARD_DATA_ERRORS = {
@@ -20,6 +20,9 @@ CARD_DATA_ERRORS = {
 def bad_card_data(code):
     message, param = CARD_DATA_ERRORS[code]
     return StripeError(402, "card_error", message, code, param)
+
+
+CARD_NETWORKS = FrozenDict({"preferred": None})
 
 
 def card_fingerprint(number):
@@ -83,9 +86,9 @@ class Tokens:
             "fingerprint": fingerprint or card_fingerprint(test_card.number),
             "funding": test_card.funding,
             "last4": test_card.last4,
-            "metadata": {},
+            "metadata": EMPTY,  # shared; updates replace metadata, never change it in place
             "name": None,
-            "networks": {"preferred": None},
+            "networks": CARD_NETWORKS,  # shared: never changed in place
             "regulated_status": "unregulated",
             "tokenization_method": None,
         }
