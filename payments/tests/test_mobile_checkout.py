@@ -175,6 +175,20 @@ class Journeys:
         self.assertEqual(len(self.engine.all("customer")), 1)
         self.check_ledger()
 
+    def test_a_lost_webhook_is_made_good_by_reconcile(self):
+        sheet = self.post("payment-sheet", {"amount": 1100}).json()
+        self.sdk_confirm(sheet["payment_intent_client_secret"], "pm_card_amex")
+        # the webhooks never arrive; the payment is still pending, then reconciled
+        self.assertEqual(Payment.objects.get().status, "pending")
+        call_command("reconcile_payments", "--older-than", "0", stdout=io.StringIO())
+        payment = Payment.objects.get()
+        self.assertEqual((payment.status, payment.card_brand, payment.card_last4),
+                         ("succeeded", "amex", "0005"))  # fmt: skip
+        self.deliver()  # late webhooks change nothing
+        payment.refresh_from_db()
+        self.assertEqual(payment.status, "succeeded")
+        self.check_ledger()
+
     def test_setup_with_3ds_then_off_session_succeeds(self):
         response = self.post("payment-method-setup", key="save-1")
         self.assertEqual(response.status_code, 201, response.content)

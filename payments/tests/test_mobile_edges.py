@@ -236,6 +236,19 @@ class FakeRefusalsTests(SimpleTestCase):
             stripe.PaymentMethod.detach(method.id)
         self.assertIn("not attached", str(caught.exception))
 
+    def test_a_card_detached_and_attached_again_is_listed_in_its_place(self):
+        first = stripe.PaymentMethod.attach("pm_card_visa", customer=self.customer.id)
+        second = stripe.PaymentMethod.attach("pm_card_mastercard", customer=self.customer.id)
+        stripe.PaymentMethod.detach(first.id)
+        self.assertEqual(
+            [m.id for m in stripe.Customer.list_payment_methods(self.customer.id)], [second.id]
+        )
+        stripe.PaymentMethod.attach(first.id, customer=self.customer.id)
+        listed = stripe.PaymentMethod.list(customer=self.customer.id, limit=1)
+        self.assertEqual(([m.id for m in listed], listed.has_more), ([second.id], True))
+        after = stripe.PaymentMethod.list(customer=self.customer.id, starting_after=second.id)
+        self.assertEqual([m.id for m in after], [first.id])
+
     def test_client_keys(self):
         intent = stripe.PaymentIntent.create(amount=500, currency="usd")
         with self.assertRaises(stripe.InvalidRequestError) as caught:
