@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from payments.models import Payment, StripeEvent
+from payments.models import Payment, StripeCustomer, StripeEvent
 
 
 @admin.register(Payment)
@@ -53,3 +53,18 @@ class PaymentAdmin(admin.ModelAdmin):
 class StripeEventAdmin(admin.ModelAdmin):
     list_display = ["event_id", "type", "payment", "received_at"]
     readonly_fields = ["event_id", "type", "payment", "received_at"]
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(admin.ModelAdmin):
+    """Read-only: the row is the Customer's idempotency key, written by checkout.customer_for."""
+
+    list_display = ["user", "stripe_customer_id", "created_at"]
+    search_fields = ["user__username", "stripe_customer_id"]
+    readonly_fields = ["user", "reference", "stripe_customer_id", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
