@@ -443,8 +443,10 @@ def _settle_staff(payment, intent):
 
 
 def expire_holds(report=print, now=None):
-    """Holds older than PAYMENTS_HOLD_DAYS are released, as Stripe releases them (7 days):
-    a hold Stripe already canceled is recorded; one still open is canceled. For cron, via
+    """Holds older than PAYMENTS_HOLD_DAYS are released, as Stripe releases them (7 days for
+    customer-initiated card payments, docs.stripe.com/payments/place-a-hold-on-a-payment-method;
+    Visa merchant-initiated holds expire sooner and arrive as payment_intent.canceled): a hold
+    Stripe already canceled is recorded; one still open is canceled. For cron, via
     `reconcile_payments`."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.PAYMENTS_HOLD_DAYS)

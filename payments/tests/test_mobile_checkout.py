@@ -9,6 +9,7 @@ Every journey ends with check_ledger(): each Payment row against the fake's own 
 """
 
 import io
+import time
 from datetime import timedelta
 
 import stripe
@@ -289,6 +290,21 @@ class Journeys:
         call_command("reconcile_payments", stdout=io.StringIO())
         self.assertEqual(Payment.objects.get(pk=old["id"]).status, "canceled")
         self.assertEqual(self.engine.objects[old["stripe_payment_intent_id"]]["status"], "canceled")
+        self.deliver()
+        self.check_ledger()
+
+    def test_a_hold_stripe_expired_is_recorded_by_reconcile(self):
+        held = self.post("payments", {"payment_method": "pm_card_visa", "amount": 650,
+                                      "capture": False}).json()  # fmt: skip
+        Payment.objects.filter(pk=held["id"]).update(created_at=timezone.now() - timedelta(days=8))
+        (expired,) = self.engine.expire_authorizations(now=time.time() + 8 * 86400)
+        self.assertEqual((expired["id"], expired["cancellation_reason"]),
+                         (held["stripe_payment_intent_id"], "automatic"))  # fmt: skip
+        calls = len(self.engine.requests)
+        call_command("reconcile_payments", stdout=io.StringIO())
+        self.assertEqual(Payment.objects.get(pk=held["id"]).status, "canceled")
+        cancels = [p for _, p, _ in self.engine.requests[calls:] if p.endswith("/cancel")]
+        self.assertEqual(cancels, [])  # Stripe had released it: only read, not canceled again
         self.deliver()
         self.check_ledger()
 
