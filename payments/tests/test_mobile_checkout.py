@@ -306,6 +306,12 @@ class Journeys:
         cancels = [p for _, p, _ in self.engine.requests[calls:] if p.endswith("/cancel")]
         self.assertEqual(cancels, [])  # Stripe had released it: only read, not canceled again
         self.deliver()
+        # without reconcile, Stripe's payment_intent.canceled webhook records it too
+        other = self.post("payments", {"payment_method": "pm_card_visa", "amount": 650,
+                                       "capture": False}).json()  # fmt: skip
+        self.engine.expire_authorizations(now=time.time() + 8 * 86400)
+        self.assertIn("payment_intent.canceled", self.deliver())
+        self.assertEqual(Payment.objects.get(pk=other["id"]).status, "canceled")
         self.check_ledger()
 
     def test_detach_only_your_own_card(self):
