@@ -118,7 +118,7 @@ def create_sheet(user, data, idempotency_key=""):
     EphemeralKey; answer what PaymentSheet's setup needs. A retry with the same
     Idempotency-Key reaches the same row, hence the same PaymentIntent (Stripe replays it)."""
     from payments.serializers import PaymentSerializer
-    from payments.services import claim_payment, request_fingerprint
+    from payments.services import claim_payment, record_failure, request_fingerprint
 
     sheet = {
         "sheet": True,
@@ -153,6 +153,9 @@ def create_sheet(user, data, idempotency_key=""):
     except stripe.StripeError as error:
         Payment.objects.filter(pk=payment.pk).update(locked_until=None)
         if isinstance(error, stripe.InvalidRequestError | stripe.CardError):
+            # Stripe refused the request itself: the payment ends here, not left pending
+            message = getattr(error, "user_message", None) or str(error)
+            record_failure(payment, error.code or "invalid_request", "", message)
             raise ApiError(
                 getattr(error, "user_message", None) or str(error),
                 code=error.code or "invalid_request",
@@ -305,7 +308,13 @@ def setup_card(user, idempotency_key=""):
     """A SetupIntent for the user's Customer (save a card for later off-session use)."""
     customer_id = customer_for(user)
     if idempotency_key:
-        setup, _ = CardSetup.objects.get_or_create(user=user, idempotency_key=idempotency_key)
+        try:
+            with transaction.atomic():
+                setup, _ = CardSetup.objects.get_or_create(
+                    user=user, idempotency_key=idempotency_key
+                )
+        except IntegrityError:  # a concurrent retry wrote it first
+            setup = CardSetup.objects.get(user=user, idempotency_key=idempotency_key)
     else:
         setup = CardSetup.objects.create(user=user)
     try:

@@ -8,7 +8,7 @@ from unittest import mock
 import stripe
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.test import SimpleTestCase, TransactionTestCase
+from django.test import SimpleTestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from rest_framework.test import APITestCase
 
@@ -512,3 +512,19 @@ class MobileAnswerShapeTests(SimpleTestCase):
         self.assertEqual(checked, set(classes) - {"customer"})  # deleted: seen in its events
         routed = {routes.router().match(m, p)[0].template for m, p, _ in requests}
         self.assertIn("/v1/customers/{customer}/payment_methods/{payment_method}", routed)
+
+
+class SheetRefusedByStripeTests(FakeStripeMixin, APITestCase):
+    @override_settings(PAYMENTS_CURRENCIES=["usd", "xts"])  # one we allow and Stripe does not
+    def test_a_refused_intent_ends_the_payment(self):
+        user = User.objects.create_user("refused")
+        self.client.force_authenticate(user)
+        response = self.client.post(
+            reverse("payment-sheet"), {"amount": 500, "currency": "xts"}, format="json"
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["error"]["code"], "parameter_invalid_string")
+        payment = Payment.objects.get()
+        self.assertEqual((payment.status, payment.failure_code),
+                         ("failed", "parameter_invalid_string"))  # fmt: skip
+        self.assertEqual(self.stripe.all("payment_intent"), [])
