@@ -3,6 +3,7 @@ half-written), the fake's refusals as Stripe words them, and the OpenAPI schema.
 
 import json
 import threading
+from datetime import timedelta
 from unittest import mock
 
 import stripe
@@ -10,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import SimpleTestCase, TransactionTestCase, override_settings
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APITestCase
 
 from payments import checkout
@@ -528,3 +530,19 @@ class SheetRefusedByStripeTests(FakeStripeMixin, APITestCase):
         self.assertEqual((payment.status, payment.failure_code),
                          ("failed", "parameter_invalid_string"))  # fmt: skip
         self.assertEqual(self.stripe.all("payment_intent"), [])
+
+
+class CustomerPastTheKeyWindowTests(FakeStripeMixin, APITestCase):
+    def test_an_old_row_finds_its_customer_instead_of_making_another(self):
+        user = User.objects.create_user("late")
+        profile = StripeCustomer.objects.create(user=user)
+        StripeCustomer.objects.filter(pk=profile.pk).update(
+            created_at=timezone.now() - timedelta(days=2)
+        )
+        # a day ago Stripe made the Customer, and the answer was lost; its key has expired
+        made = stripe.Customer.create(metadata={"customer_ref": str(profile.reference)})
+        self.assertEqual(checkout.customer_for(user), made.id)
+        self.assertEqual(len(self.stripe.all("customer")), 1)
+        fresh = User.objects.create_user("fresh")
+        self.assertNotEqual(checkout.customer_for(fresh), made.id)
+        self.assertEqual(len(self.stripe.all("customer")), 2)
