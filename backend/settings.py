@@ -219,6 +219,15 @@ PAYMENTS_ALLOW_RAW_CARDS = env.bool(
     "PAYMENTS_ALLOW_RAW_CARDS", default=not STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
 )
 
+# --- Mobile checkout (PaymentSheet, saved cards) ------------------------------
+# Handed to the app with each sheet; the sandbox's fake accepts any pk_test_ key.
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="pk_test_sandbox")
+# The API version the app's Stripe SDK speaks, pinned on its ephemeral keys (the app may
+# send its own `stripe_version`); empty means the stripe library's pinned version.
+STRIPE_MOBILE_API_VERSION = env.str("STRIPE_MOBILE_API_VERSION", default="")
+# Stripe releases an uncaptured card authorisation after 7 days (docs.stripe.com/payments/place-a-hold-on-a-payment-method).
+PAYMENTS_HOLD_DAYS = env.int("PAYMENTS_HOLD_DAYS", default=7)
+
 # --- Push provider (Pushwoosh Remote API) and the todo API -------------------
 PUSH_API_URL = env.str("PUSH_API_URL", default="https://api.pushwoosh.com/json/1.3/")
 PUSH_APPLICATION = env.str("PUSH_APPLICATION", default="")

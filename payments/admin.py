@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from payments.models import Payment, Refund, StripeEvent
+from payments.models import Payment, Refund, StripeCustomer, StripeEvent
 
 # ClientRequest's fields, shown read-only for payments and refunds alike.
 CLIENT_REQUEST_FIELDS = [
@@ -98,3 +98,18 @@ class RefundAdmin(admin.ModelAdmin):
 class StripeEventAdmin(admin.ModelAdmin):
     list_display = ["event_id", "type", "payment", "received_at"]
     readonly_fields = ["event_id", "type", "payment", "received_at"]
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(admin.ModelAdmin):
+    """Read-only: the row is the Customer's idempotency key, written by checkout.customer_for."""
+
+    list_display = ["user", "stripe_customer_id", "created_at"]
+    search_fields = ["user__username", "stripe_customer_id"]
+    readonly_fields = ["user", "reference", "stripe_customer_id", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

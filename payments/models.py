@@ -40,11 +40,14 @@ class Payment(ClientRequest):
         REQUIRES_ACTION = "requires_action"
         REFUNDED = "refunded"
         PARTIALLY_REFUNDED = "partially_refunded"
+        REQUIRES_CAPTURE = "requires_capture"  # funds held (capture: false), not yet taken
+        CANCELED = "canceled"  # a hold released (canceled or expired) before capture
 
     class Method(models.TextChoices):
         CARD = "card", "Raw card (tokenised server-side)"
         TOKEN = "token", "Stripe token from the mobile SDK"
         PAYMENT_METHOD = "payment_method", "PaymentMethod (PaymentIntents API)"
+        PAYMENT_SHEET = "payment_sheet", "PaymentSheet (the mobile SDK confirms)"
 
     # Random, so Stripe idempotency keys never collide across databases (a reset dev
     # database restarts ids; Stripe remembers keys for 24 hours).
@@ -64,6 +67,10 @@ class Payment(ClientRequest):
     # The version of Stripe's refund state last applied (see services.refund_version):
     # an older snapshot (a late or reordered webhook) never moves the ledger back.
     refund_version = models.PositiveIntegerField(default=0)
+    # capture: false holds the funds (manual capture); amount_captured is Stripe's figure
+    # once captured (less than amount after a partial capture; the rest is released).
+    capture = models.BooleanField(default=True)
+    amount_captured = models.PositiveIntegerField(null=True, blank=True)
 
     stripe_token_id = models.CharField(max_length=255, blank=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True, db_index=True)
@@ -162,3 +169,51 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.event_id}"
+
+
+class StripeCustomer(models.Model):
+    """The user's Stripe Customer (saved cards, PaymentSheet). Written before Stripe is called:
+    its random reference is the Customer's idempotency key, so two concurrent first payments
+    create one Customer."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.user_id}: {self.stripe_customer_id or '(not created yet)'}"
+
+    @property
+    def stripe_idempotency_key(self):
+        return f"customer-{self.reference}"
+
+
+class CardSetup(models.Model):
+    """One "save a card" attempt (a SetupIntent), written before Stripe is called."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="card_setups"
+    )
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    stripe_setup_intent_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="card_setup_unique_idempotency_key_per_user",
+            ),
+        ]
+
+    def __str__(self):
+        return f"CardSetup {self.pk}: {self.stripe_setup_intent_id}"
+
+    @property
+    def stripe_idempotency_key(self):
+        return f"card-setup-{self.reference}"

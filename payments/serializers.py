@@ -53,6 +53,12 @@ class PaymentCreateSerializer(serializers.Serializer):
         help_text="With payment_method: where 3-D Secure sends the customer back (the app's "
         "URL scheme or a web page); the answer's next_action then redirects there.",
     )
+    off_session = serializers.BooleanField(
+        required=False, help_text="Charge a saved payment_method with the customer away."
+    )
+    capture = serializers.BooleanField(
+        default=True, help_text="false: hold the funds; staff capture or cancel later."
+    )
 
     def validate_number(self, value):
         digits = re.sub(r"[ -]", "", value)
@@ -166,6 +172,8 @@ class PaymentSerializer(serializers.ModelSerializer):
             "method",
             "status",
             "amount_refunded",
+            "capture",
+            "amount_captured",
             "card_brand",
             "card_last4",
             "failure_code",
@@ -215,3 +223,79 @@ class RefundAnswerSerializer(PaymentSerializer):
 class WebhookAckSerializer(serializers.Serializer):
     received = serializers.BooleanField()
     duplicate = serializers.BooleanField()
+
+
+# ------------------------------------------------------------------ mobile checkout
+class SheetCreateSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, help_text="In the currency's smallest unit.")
+    currency = serializers.CharField(default="usd", max_length=3)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=255, default=""
+    )
+    save_card = serializers.BooleanField(
+        default=False, help_text="Save the card for later off-session payments."
+    )
+    capture = serializers.BooleanField(
+        default=True, help_text="false: hold the funds; staff capture or cancel later."
+    )
+    stripe_version = serializers.RegexField(
+        r"^\d{4}-\d{2}-\d{2}(\.\w+)?\Z",
+        required=False,
+        max_length=40,
+        help_text="The API version the app's Stripe SDK reports (for its EphemeralKey).",
+    )
+
+    validate_currency = PaymentCreateSerializer.validate_currency
+
+    def validate(self, attrs):
+        minimum = MINIMUM_AMOUNTS.get(attrs["currency"], 50)
+        if not minimum <= attrs["amount"] <= settings.PAYMENTS_MAX_AMOUNT:
+            limit = "minimum" if attrs["amount"] < minimum else "maximum"
+            value = minimum if limit == "minimum" else settings.PAYMENTS_MAX_AMOUNT
+            raise serializers.ValidationError(
+                {
+                    "amount": serializers.ErrorDetail(
+                        f"The {limit} for {attrs['currency']} is {value}.",
+                        "amount_too_small" if limit == "minimum" else "amount_too_large",
+                    )
+                }
+            )
+        return attrs
+
+
+class SheetSerializer(serializers.Serializer):
+    """Exactly what PaymentSheet's setup takes (iOS/Android/React Native SDK fields)."""
+
+    payment = PaymentSerializer()
+    payment_intent_client_secret = serializers.CharField(
+        help_text="PaymentSheet's paymentIntentClientSecret"
+    )
+    customer = serializers.CharField(help_text="CustomerConfiguration id")
+    ephemeral_key_secret = serializers.CharField(
+        help_text="CustomerConfiguration ephemeralKeySecret"
+    )
+    publishable_key = serializers.CharField(help_text="StripeAPI.defaultPublishableKey")
+
+
+class CardSetupSerializer(serializers.Serializer):
+    setup_intent = serializers.CharField()
+    setup_intent_client_secret = serializers.CharField(
+        help_text="PaymentSheet's setupIntentClientSecret"
+    )
+    customer = serializers.CharField()
+    ephemeral_key_secret = serializers.CharField()
+    publishable_key = serializers.CharField()
+
+
+class SavedCardSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    exp_month = serializers.IntegerField(allow_null=True)
+    exp_year = serializers.IntegerField(allow_null=True)
+
+
+class CaptureSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(
+        required=False, min_value=1, help_text="Capture less than held; the rest is released."
+    )

@@ -20,6 +20,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from backend.api import ApiError, envelope
+from payments import checkout
 from payments.models import Payment, Refund, StripeEvent
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ def field(obj, name, default=None):
 
 
 def method_of(data):
+    if data.get("sheet"):
+        return Payment.Method.PAYMENT_SHEET
     if data.get("payment_method"):
         return Payment.Method.PAYMENT_METHOD
     if data.get("token"):
@@ -81,6 +84,7 @@ def create_payment(user, data, idempotency_key=""):
 # What charge() may change on a claimed payment (create_payment writes them, once).
 SETTLE_FIELDS = (
     "status",
+    "amount_captured",
     "stripe_token_id",
     "stripe_charge_id",
     "stripe_payment_intent_id",
@@ -102,6 +106,7 @@ def claim_payment(user, data, idempotency_key, fingerprint):
         "currency": data["currency"],
         "description": data.get("description", ""),
         "method": method_of(data),
+        "capture": data.get("capture", True),
         "idempotency_key": idempotency_key,
         "request_fingerprint": fingerprint,
         "locked_until": now + timedelta(seconds=CLAIM_SECONDS),
@@ -184,7 +189,9 @@ def charge(payment, data):
                 payment_method=data["payment_method"],
                 confirm=True,
                 allowed_payment_method_types=["card"],
-                return_url=data.get("return_url"),  # omitted by the library when None
+                # not with off_session: nobody is there to come back
+                return_url=None if data.get("off_session") else data.get("return_url"),
+                **checkout.intent_options(payment, data),
                 **common,
             )
             apply_intent(payment, intent, save=False)
@@ -197,6 +204,8 @@ def charge(payment, data):
                 payment.stripe_token_id = token.id  # the token's own idempotency key replays it
             apply_charge(payment, stripe.Charge.create(source=source, **common), save=False)
     except stripe.CardError as error:
+        if checkout.needs_customer_back(error):
+            return checkout.authentication_required_response(payment, error)
         return card_error_response(payment, error)
     except stripe.InvalidRequestError as error:
         record_failure(
@@ -277,10 +286,14 @@ def apply_charge(payment, charge, save=True):
     payment.card_brand = field(details, "brand", "")
     payment.card_last4 = field(details, "last4", "")
     payment.amount_refunded = field(charge, "amount_refunded", 0)
-    if charge.status == "succeeded":
+    if charge.status == "succeeded" and not field(charge, "captured", True):
+        payment.status = Payment.Status.REQUIRES_CAPTURE  # an authorisation held
+    elif charge.status == "succeeded":
+        if field(charge, "amount_captured") is not None:
+            payment.amount_captured = charge["amount_captured"]
         payment.status = refund_status(payment)
     elif charge.status == "failed":
-        payment.status = Payment.Status.FAILED
+        payment.status = checkout.failed_status(payment)
         payment.failure_code = field(charge, "failure_code", "")
         payment.failure_message = field(charge, "failure_message", "")
     if save:
@@ -293,20 +306,30 @@ def apply_intent(payment, intent, save=True):
         payment.stripe_charge_id = intent.latest_charge
     if intent.status == "succeeded":
         payment.status = Payment.Status.SUCCEEDED
+        checkout.apply_captured(payment, intent)
+    elif intent.status == "requires_capture":
+        payment.status = Payment.Status.REQUIRES_CAPTURE
     elif intent.status == "requires_action":
         payment.status = Payment.Status.REQUIRES_ACTION
+    elif intent.status == "canceled" and payment.status == Payment.Status.REQUIRES_CAPTURE:
+        payment.status = Payment.Status.CANCELED  # the hold was released
     elif intent.status in ("requires_payment_method", "canceled"):
         error = field(intent, "last_payment_error", {})
-        payment.status = Payment.Status.FAILED
+        payment.status = checkout.failed_status(payment, intent.status)
         payment.failure_code = field(error, "code", intent.status)
         payment.decline_code = field(error, "decline_code", "")
         payment.failure_message = field(error, "message", "")
+    checkout.record_card(payment, intent)
     if save:
         payment.save()
 
 
 def refund_status(payment):
-    if payment.amount_refunded == 0:
+    if payment.status == Payment.Status.CANCELED:
+        return payment.status  # a released hold: its "refund" is the release
+    # after a partial capture Stripe counts the released rest in amount_refunded
+    released = 0 if payment.amount_captured is None else payment.amount - payment.amount_captured
+    if payment.amount_refunded <= released:
         return Payment.Status.SUCCEEDED
     if payment.amount_refunded >= payment.amount:
         return Payment.Status.REFUNDED
@@ -630,7 +653,11 @@ def sync_refunds(payment):
 
 
 # --------------------------------------------------------------------- webhooks
-SETTLEABLE = (Payment.Status.PENDING, Payment.Status.REQUIRES_ACTION)
+SETTLEABLE = (
+    Payment.Status.PENDING,
+    Payment.Status.REQUIRES_ACTION,
+    Payment.Status.REQUIRES_CAPTURE,
+)
 
 
 def payment_for(obj):
@@ -724,6 +751,8 @@ def apply_event(event):
     elif event_type in ("payment_intent.succeeded", "payment_intent.payment_failed"):
         if payment.status in SETTLEABLE:
             apply_intent(payment, obj)
+    elif event_type in checkout.INTENT_EVENTS and payment.status in checkout.SETTLES[event_type]:
+        apply_intent(payment, obj)
     return payment
 
 
@@ -812,9 +841,8 @@ def find_in_stripe(payment):
     if payment.stripe_charge_id:
         return stripe.Charge.retrieve(payment.stripe_charge_id)
     since = int((payment.created_at - timedelta(minutes=5)).timestamp())
-    resource = (
-        stripe.PaymentIntent if payment.method == Payment.Method.PAYMENT_METHOD else stripe.Charge
-    )
+    intents = (Payment.Method.PAYMENT_METHOD, Payment.Method.PAYMENT_SHEET)
+    resource = stripe.PaymentIntent if payment.method in intents else stripe.Charge
     for obj in resource.list(created={"gte": since}, limit=100).auto_paging_iter():
         if field(field(obj, "metadata", {}), "payment_id") == str(payment.pk):
             return obj

@@ -16,14 +16,19 @@ from backend.api import (
     error_responses,
     idempotency_key_from,
 )
-from payments import services, webhooks
+from payments import checkout, services, webhooks
 from payments.models import Payment
 from payments.serializers import (
+    CaptureSerializer,
+    CardSetupSerializer,
     PaymentActionSerializer,
     PaymentCreateSerializer,
     PaymentSerializer,
     RefundAnswerSerializer,
     RefundSerializer,
+    SavedCardSerializer,
+    SheetCreateSerializer,
+    SheetSerializer,
     WebhookAckSerializer,
 )
 
@@ -110,6 +115,7 @@ class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
     def post(self, request):
         key = idempotency_key_from(request)
         data = self.validated_data(request)
+        data = checkout.resolve_payment_method(request.user, data)
         code, body, headers = services.create_payment(request.user, data, key)
         return Response(body, status=code, headers=headers)
 
@@ -192,3 +198,78 @@ class StripeWebhookView(APIView):
                 "The event is missing fields this endpoint needs.", code="invalid_payload"
             ) from error
         return Response({"received": True, "duplicate": duplicate}, status=status.HTTP_200_OK)
+
+
+# ------------------------------------------------------------------ mobile checkout
+class PaymentSheetView(ProviderRequestMixin, APIView):
+    """PaymentSheet's setup: a pending payment, its PaymentIntent, the Customer, a key."""
+
+    request_serializer_class = SheetCreateSerializer
+
+    def get_throttles(self):
+        return [*super().get_throttles(), PaymentCreateThrottle()]
+
+    def is_replay(self, request, data, key):
+        return False  # a repeated key reaches the same payment, but does call Stripe again
+
+    @extend_schema(
+        request=SheetCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: SheetSerializer, **error_responses(400, 401, 409, 422, 429, 503)},
+    )
+    def post(self, request):
+        body = checkout.create_sheet(
+            request.user, self.validated_data(request), idempotency_key_from(request)
+        )
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CardSetupView(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={201: CardSetupSerializer, **error_responses(400, 401, 503)},
+    )
+    def post(self, request):
+        body = checkout.setup_card(request.user, idempotency_key_from(request))
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SavedCardListView(APIView):
+    @extend_schema(responses={200: SavedCardSerializer(many=True), **error_responses(401, 503)})
+    def get(self, request):
+        return Response(SavedCardSerializer(checkout.saved_cards(request.user), many=True).data)
+
+
+class SavedCardDetailView(APIView):
+    @extend_schema(responses={204: None, **error_responses(401, 404, 503)})
+    def delete(self, request, method_id):
+        checkout.detach_card(request.user, method_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CaptureView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=CaptureSerializer,
+        responses={200: PaymentSerializer, **error_responses(400, 401, 403, 404, 503)},
+    )
+    def post(self, request, pk):
+        serializer = CaptureSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payment = generics.get_object_or_404(Payment, pk=pk)
+        payment = checkout.capture_payment(payment, serializer.validated_data.get("amount"))
+        return Response(PaymentSerializer(payment).data)
+
+
+class CancelView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        request=None,
+        responses={200: PaymentSerializer, **error_responses(400, 401, 403, 404, 503)},
+    )
+    def post(self, request, pk):
+        payment = generics.get_object_or_404(Payment, pk=pk)
+        return Response(PaymentSerializer(checkout.cancel_payment(payment)).data)

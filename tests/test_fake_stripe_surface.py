@@ -280,7 +280,8 @@ class EveryAnswerShapeTests(SimpleTestCase):
                 if item.get("object") == "event":
                     inner = item["data"]["object"]
                     inner_cls = next(c for c in (stripe.Charge, stripe.PaymentIntent, stripe.Refund,
-                                      stripe.Customer, stripe.Dispute, stripe.PaymentMethod)
+                                      stripe.Customer, stripe.Dispute, stripe.PaymentMethod,
+                                      stripe.SetupIntent)
                                       if c.OBJECT_NAME == inner["object"])  # fmt: skip
                     errors += shape_errors(inner, inner_cls, f"{path}.data.object")
                 errors += shape_errors(item, item_cls, f"{method} {path}")

@@ -31,9 +31,11 @@ __all__ = [
     "LedgerAssertionsMixin",
     "MockCharge",
     "MockCustomer",
+    "MockEphemeralKey",
     "MockPaymentIntent",
     "MockPaymentMethod",
     "MockRefund",
+    "MockSetupIntent",
     "MockToken",
     "MoneyOperation",
     "ScenarioDriver",
@@ -347,6 +349,39 @@ class MockPaymentIntent(EngineResource, stripe.PaymentIntent):
 
 class MockCustomer(EngineResource, stripe.Customer):
     engine_path = "/v1/customers"
+
+
+class MockSetupIntent(EngineResource, stripe.SetupIntent):
+    engine_path = "/v1/setup_intents"
+
+    @classmethod
+    def confirm(cls, intent, api_key=None, idempotency_key=None, **params):
+        path = f"{cls.engine_path}/{intent}/confirm"
+        return cls._engine_call("POST", path, params, api_key, idempotency_key)
+
+
+class MockEphemeralKey(stripe.EphemeralKey):
+    """Like stripe-python: refuses without stripe_version, sends it as Stripe-Version."""
+
+    @classmethod
+    def create(cls, api_key=None, idempotency_key=None, stripe_version=None, **params):
+        if stripe_version is None:
+            raise ValueError("stripe_version must be specified to create an ephemeral key")
+        key = api_key or stripe.api_key or TEST_API_KEY
+        headers = CaseInsensitiveDict(
+            {"Authorization": f"Bearer {key}", "Stripe-Version": stripe_version}
+        )
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        body = encode_form(params).encode()
+        try:
+            answer = current_engine().handle("POST", "/v1/ephemeral_keys", "", body, headers)
+        except TransportFault as fault:
+            raise connection_error(fault) from None
+        payload = json.loads(answer.body)
+        if answer.status >= 400:
+            raise error_for(answer.status, payload, answer.headers)
+        return cls.construct_from(payload, key)
 
 
 # ---------------------------------------------------------------------------

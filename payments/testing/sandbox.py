@@ -55,6 +55,10 @@ class SandboxStripe(SharedFake):
             self.forwarder.enqueue(emitted)
         return result
 
+    def call(self, fn, write=True):
+        """fn() on the engine holding the shared state; its events are forwarded."""
+        return self._with_events(fn, write=write)
+
     def handle(self, method, path, query, body, headers):
         def call():
             answer = self.engine.handle(method, path, query, body, headers)

@@ -3,13 +3,15 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox, sandbox_store
+from payments.checkout import expire_holds
 from payments.services import reconcile_pending, reconcile_refunds
 
 
 class Command(BaseCommand):
     help = (
         "Settle payments and refunds left pending (timeouts, crashes, Stripe outages, refunds "
-        "Stripe is still processing) from Stripe's records."
+        "Stripe is still processing) from Stripe's records; release holds older than "
+        "PAYMENTS_HOLD_DAYS."
     )
 
     def add_arguments(self, parser):
@@ -35,6 +37,8 @@ class Command(BaseCommand):
                 )
             sandbox.activate()  # the shared sandbox state every server worker uses
         totals = reconcile_pending(timedelta(seconds=older_than), report=self.stdout.write)
+        holds = expire_holds(report=self.stdout.write)
+        self.stdout.write(f"released {holds['expired']} expired holds ({holds['errors']} errors)")
         self.stdout.write(
             self.style.SUCCESS(
                 f"settled {totals['settled']}, marked failed {totals['failed']}, "

@@ -20,13 +20,16 @@ import copy
 import threading
 
 from backend.fakes import FaultPlan
+from payments.testing.engine.client_side import ClientSide
 from payments.testing.engine.events import Events, sign_webhook
 from payments.testing.engine.generic import Generic
 from payments.testing.engine.pipeline import Pipeline
 from payments.testing.engine.resources.charges import Charges
-from payments.testing.engine.resources.customers import Customers
+from payments.testing.engine.resources.customers import CustomerAccounts, Customers
+from payments.testing.engine.resources.ephemeral_keys import EphemeralKeys
 from payments.testing.engine.resources.payment_intents import PaymentIntents
-from payments.testing.engine.resources.payment_methods import PaymentMethods
+from payments.testing.engine.resources.payment_methods import PaymentMethods, SavedPaymentMethods
+from payments.testing.engine.resources.setup_intents import SetupIntents
 from payments.testing.engine.resources.tokens import Tokens
 from payments.testing.engine.store import Store
 from payments.testing.engine.wire import API_VERSION, StripeError, decode_form, invalid
@@ -64,6 +67,30 @@ STATEFUL = {
     ("POST", "/v1/payment_intents/{intent}/capture"): PaymentIntents.capture_payment_intent,
     ("POST", "/v1/customers"): Customers.create_customer,
     ("GET", "/v1/customers/{customer}"): retrieve("customer"),
+    # mobile checkout: customers, saved cards, ephemeral keys, setup intents
+    ("GET", "/v1/customers"): listing("customer", "email"),
+    ("POST", "/v1/customers/{customer}"): CustomerAccounts.update_customer,
+    ("DELETE", "/v1/customers/{customer}"): CustomerAccounts.delete_customer,
+    ("GET", "/v1/customers/{customer}/payment_methods"): (
+        CustomerAccounts.list_customer_payment_methods
+    ),
+    ("GET", "/v1/customers/{customer}/payment_methods/{payment_method}"): (
+        CustomerAccounts.retrieve_customer_payment_method
+    ),
+    ("GET", "/v1/payment_methods"): SavedPaymentMethods.list_payment_methods,
+    ("POST", "/v1/payment_methods/{payment_method}/attach"): (
+        SavedPaymentMethods.attach_payment_method
+    ),
+    ("POST", "/v1/payment_methods/{payment_method}/detach"): (
+        SavedPaymentMethods.detach_payment_method
+    ),
+    ("POST", "/v1/ephemeral_keys"): EphemeralKeys.create_ephemeral_key,
+    ("DELETE", "/v1/ephemeral_keys/{key}"): EphemeralKeys.delete_ephemeral_key,
+    ("POST", "/v1/setup_intents"): SetupIntents.create_setup_intent,
+    ("GET", "/v1/setup_intents"): listing("setup_intent", "customer", "payment_method"),
+    ("GET", "/v1/setup_intents/{intent}"): retrieve("setup_intent"),
+    ("POST", "/v1/setup_intents/{intent}/confirm"): SetupIntents.confirm_setup_intent,
+    ("POST", "/v1/setup_intents/{intent}/cancel"): SetupIntents.cancel_setup_intent,
     ("GET", "/v1/events"): listing("event", "type"),
     ("GET", "/v1/events/{id}"): retrieve("event"),
 }
@@ -71,18 +98,33 @@ STATEFUL = {
 
 # The resources with behaviour; everything else is answered generically (generic.py).
 MODELLED = frozenset(
-    {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event"}
-)
+    {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event",
+     "setup_intent", "ephemeral_key"}
+)  # fmt: skip
 
 
 class FakeStripe(
-    Pipeline, Store, Events, Generic, Tokens, Charges, PaymentMethods, PaymentIntents, Customers
+    Pipeline,
+    ClientSide,
+    Store,
+    Events,
+    Generic,
+    Tokens,
+    Charges,
+    PaymentMethods,
+    SavedPaymentMethods,
+    PaymentIntents,
+    SetupIntents,
+    Customers,
+    CustomerAccounts,
+    EphemeralKeys,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
-             "_idempotent", "_card_of", "_parents", "_refunds_due")  # fmt: skip
+             "_idempotent", "_card_of", "_parents", "_refunds_due",
+             "_set_up", "_ephemeral_versions")  # fmt: skip
 
     def __init__(self):
         self._lock = threading.RLock()
@@ -97,6 +139,8 @@ class FakeStripe(
             self._reset_generic()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self._refunds_due = []  # [refund id, final status] for settle_refunds()
+            self._set_up = set()  # payment methods authenticated for off-session use
+            self._ephemeral_versions = {}  # ephemeral key id -> the Stripe-Version it pins
             self.faults.clear()
 
     def get(self, object_id):

@@ -29,6 +29,7 @@ NO_KEY = (
 
 class Pipeline:
     def _reset_pipeline(self):
+        self._request_headers = None
         # (method, path, raw form or redacted params) of every request handled: the raw form
         # (one short string) unless it carries card data, which is kept only redacted.
         self._requests = []
@@ -82,6 +83,8 @@ class Pipeline:
                 status=404,
             )
         api_key = self._authenticate(headers)
+        if not api_key.startswith(("sk_", "rk_")):
+            self._check_client_key(api_key, endpoint, params, ids)
         fault = self.faults.before_request(method, path)
         if fault == "api_error":
             raise StripeError(500, "api_error", "An unknown error occurred.")
@@ -98,6 +101,7 @@ class Pipeline:
         key = headers.get("Idempotency-Key") if method == "POST" else None
         result = self._replay(api_key, key, method, path, params) if key else None
         if result is None:
+            self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
             try:
                 status, payload = 200, self._expand(handler(endpoint, params, ids), expand)
@@ -170,7 +174,14 @@ class Pipeline:
                 "This is a fake Stripe: it refuses live-mode keys. Use a test key (sk_test_...).",
                 "api_key_live_mode",
             )
-        if not re.fullmatch(r"(sk|rk)_test_\w+", key):
+        if key.startswith("pk_live_"):
+            raise StripeError(
+                401,
+                "invalid_request_error",
+                "This is a fake Stripe: it refuses live-mode keys. Use a test key (pk_test_...).",
+                "api_key_live_mode",
+            )
+        if not re.fullmatch(r"(sk|rk|pk)_test_\w+|ek_test_[\w-]+", key):
             masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
             raise StripeError(
                 401,

@@ -8,6 +8,7 @@ import stripe
 from payments.testing.engine.generic import shaped
 from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.resources.charges import card_error
+from payments.testing.engine.wire import invalid
 
 
 class Customers:
@@ -57,3 +58,79 @@ class Customers:
         self.store(customer)
         self._emit("customer.created", customer)
         return customer
+
+
+class CustomerAccounts:
+    """Customer CRUD and the customer's saved PaymentMethods (the mobile checkout's side).
+
+    docs.stripe.com/api/customers: update takes `invoice_settings[default_payment_method]`,
+    which must be a PaymentMethod attached to this customer; delete answers
+    `{id, object, deleted: true}` and a deleted customer cannot be used again.
+    """
+
+    UPDATABLE = ("description", "email", "name", "phone", "preferred_locales", "tax_exempt")
+
+    def update_customer(self, params, id):
+        customer = self.lookup(id, "customer")
+        previous = {}
+        for name in self.UPDATABLE:
+            if name in params:
+                previous[name] = customer[name]
+                customer[name] = params[name] if params[name] != "" else None
+        for name in ("address", "shipping"):
+            if name in params:
+                previous[name] = customer[name]
+                customer[name] = shaped(stripe.Customer, name, params)
+        if "metadata" in params:
+            previous["metadata"] = dict(customer["metadata"])
+            customer["metadata"] = apply_metadata(customer["metadata"], params["metadata"])
+        settings = params.get("invoice_settings")
+        if isinstance(settings, dict) and "default_payment_method" in settings:
+            wanted = settings["default_payment_method"] or None
+            if wanted is not None:
+                method = self.objects.get(wanted)
+                if (
+                    not method
+                    or method.get("object") != "payment_method"
+                    or (method.get("customer") != customer["id"])
+                ):
+                    raise invalid(
+                        f"The customer does not have a payment method with the ID {wanted}. "
+                        "The payment method must be attached to the customer.",
+                        "resource_missing",
+                        "invoice_settings[default_payment_method]",
+                    )
+            previous["invoice_settings"] = dict(customer["invoice_settings"])
+            customer["invoice_settings"]["default_payment_method"] = wanted
+        self._emit("customer.updated", customer, previous)
+        return customer
+
+    def delete_customer(self, params, id):
+        customer = self.lookup(id, "customer")
+        # Deleting a customer detaches its payment methods (they cannot be used again).
+        for method in self.page(
+            "payment_method", {"customer": id, "limit": 100}, "", ("customer",)
+        )["data"]:
+            self._detach(method)
+        del self.objects[id]
+        self._emit("customer.deleted", customer)
+        return {"id": id, "object": "customer", "deleted": True}
+
+    def list_customer_payment_methods(self, params, id):
+        self.lookup(id, "customer", "customer")
+        wanted = {**params, "customer": id}
+        return self.page(
+            "payment_method", wanted, f"/v1/customers/{id}/payment_methods", ("customer", "type")
+        )
+
+    def retrieve_customer_payment_method(self, params, customer_id, method_id):
+        self.lookup(customer_id, "customer", "customer")
+        method = self.lookup(method_id, "payment_method")
+        if method["customer"] != customer_id:
+            raise invalid(
+                f"No such PaymentMethod: '{method_id}'",
+                "resource_missing",
+                "payment_method",
+                status=404,
+            )
+        return method

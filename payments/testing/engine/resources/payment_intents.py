@@ -10,6 +10,7 @@ from payments.testing import cards
 from payments.testing.engine.generic import shaped
 from payments.testing.engine.params import apply_metadata
 from payments.testing.engine.resources.charges import card_error
+from payments.testing.engine.resources.setup_intents import SETUP_EXEMPT
 from payments.testing.engine.wire import StripeError, as_bool, invalid
 
 Decline3DS = cards.Decline(
@@ -112,10 +113,12 @@ class PaymentIntents:
                 "You cannot confirm this PaymentIntent because it's missing a payment method.",
                 "payment_intent_unexpected_state",
             )
+        self._check_method_customer(intent)
         test_card = self.test_card(intent["payment_method"])
         # off_session is declared `bool | one_off | recurring`; any of the last two means True
         off_session = params.get("off_session", False) not in (False, "false")
-        if test_card.requires_3ds and test_card.decline is None and not off_session:
+        needs_3ds = self.needs_authentication(test_card, intent["payment_method"])
+        if needs_3ds and test_card.decline is None and not off_session:
             intent["status"] = "requires_action"
             intent["next_action"] = {
                 "type": "use_stripe_sdk",
@@ -127,9 +130,7 @@ class PaymentIntents:
             }
             self._emit("payment_intent.requires_action", intent)
             return intent
-        decline = test_card.decline or (
-            cards.AUTHENTICATION_REQUIRED if test_card.requires_3ds else None
-        )
+        decline = test_card.decline or (cards.AUTHENTICATION_REQUIRED if needs_3ds else None)
         return self._settle_intent(intent, decline)
 
     def _settle_intent(self, intent, decline):
@@ -176,10 +177,12 @@ class PaymentIntents:
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"],
                           last_payment_error=None)  # fmt: skip
+            self._after_intent_success(intent, test_card)
             self._emit("charge.succeeded", charge)
             self._emit("payment_intent.amount_capturable_updated", intent)
             return intent
         intent.update(status="succeeded", amount_received=intent["amount"], last_payment_error=None)
+        self._after_intent_success(intent, test_card)
         self._emit("charge.succeeded", charge)
         self._emit("payment_intent.succeeded", intent)
         self._maybe_dispute(charge, test_card)
@@ -227,6 +230,7 @@ class PaymentIntents:
                 "processing.",
                 "payment_intent_unexpected_state",
             )
+        self._release_hold(intent)
         intent.update(
             status="canceled",
             canceled_at=int(time.time()),
@@ -235,3 +239,62 @@ class PaymentIntents:
         )
         self._emit("payment_intent.canceled", intent)
         return intent
+
+    # ------------------------------------------------------- saved cards, holds (mobile)
+    def _check_method_customer(self, intent):
+        """A PaymentMethod attached to a customer is used only with that customer
+        (docs.stripe.com/payments/save-and-reuse: pass the customer and the method)."""
+        method = self.objects[intent["payment_method"]]
+        if method["customer"] and method["customer"] != intent["customer"]:
+            raise invalid(
+                f"The provided PaymentMethod {method['id']} belongs to a Customer; pass that "
+                "Customer's id as `customer` to use it.",
+                "payment_method_customer_mismatch" if intent["customer"] else "parameter_missing",
+                "customer",
+            )
+
+    def _after_intent_success(self, intent, test_card):
+        """setup_future_usage: "attach the payment method to the Customer after the
+        PaymentIntent is confirmed and any required actions from the user are complete"
+        (docs.stripe.com/api/payment_intents/create#setup_future_usage); an authenticated
+        payment sets the card up for later off-session use."""
+        if not intent["setup_future_usage"] or not intent["customer"]:
+            return
+        method = self.objects[intent["payment_method"]]
+        self._attach(method, intent["customer"])
+        if test_card.requires_3ds and test_card.number in SETUP_EXEMPT:
+            self._set_up.add(method["id"])
+
+    def _release_hold(self, intent):
+        """Canceling a requires_capture intent: "the remaining amount_capturable will
+        automatically be refunded" (docs.stripe.com/api/payment_intents/cancel): the
+        uncaptured charge's authorisation is released (charge.refunded, no money moved)."""
+        if intent["status"] != "requires_capture" or not intent["latest_charge"]:
+            return
+        charge = self.objects[intent["latest_charge"]]
+        if not charge["captured"] and not charge["refunded"]:
+            self._void(charge, {})
+        intent["amount_capturable"] = 0
+
+    def expire_authorizations(self, now=None, hold_seconds=7 * 86400):
+        """Harness: what Stripe does to holds nobody captured: "If the authorization expires
+        before you capture the funds, the funds are released and the payment status changes
+        to canceled" (docs.stripe.com/payments/place-a-hold-on-a-payment-method: 7 days for
+        customer-initiated card payments; Visa merchant-initiated ones 4 days 18 hours, pass
+        hold_seconds). The docs name no cancellation_reason; the fake uses the enum's
+        `automatic`. Returns the intents canceled."""
+        now = int(time.time()) if now is None else int(now)
+        with self._lock:
+            expired = []
+            for intent in self.all("payment_intent"):
+                if (
+                    intent["status"] == "requires_capture"
+                    and intent["created"] <= now - hold_seconds
+                ):
+                    self._release_hold(intent)
+                    intent.update(
+                        status="canceled", canceled_at=now, cancellation_reason="automatic"
+                    )
+                    self._emit("payment_intent.canceled", intent)
+                    expired.append(intent)
+            return expired
