@@ -32,6 +32,11 @@ def status_of_charge(charge):
     """The Payment status a Stripe charge means."""
     if charge["status"] in ("failed", "pending"):
         return charge["status"]
+    if not charge.get("captured", True):
+        # An authorisation held (manual capture); released, Stripe refunds it in full.
+        if charge["amount_refunded"] >= charge["amount"]:
+            return Payment.Status.CANCELED.value
+        return Payment.Status.REQUIRES_CAPTURE.value
     if charge["amount_refunded"] == 0:
         return Payment.Status.SUCCEEDED.value
     if charge["amount_refunded"] >= charge["amount"]:
@@ -40,8 +45,10 @@ def status_of_charge(charge):
 
 
 def status_of_intent(intent, charge):
-    if intent["status"] == "succeeded" and charge is not None:
+    if intent["status"] in ("succeeded", "requires_capture") and charge is not None:
         return status_of_charge(charge)
+    if intent["status"] == "canceled" and charge is not None and charge["status"] == "succeeded":
+        return Payment.Status.CANCELED.value  # a hold released before capture
     return {
         "succeeded": "succeeded",
         "requires_action": "requires_action",
@@ -124,6 +131,11 @@ def ledger_differences(engine, pending_ok=True):
             for r in stripe_refunds
             if r["charge"] == charge["id"] and r["status"] in SETTLED_REFUND
         )
+        if (
+            charge.get("captured")
+            and charge.get("amount_captured", charge["amount"]) < (charge["amount"])
+        ):
+            total += charge["amount"] - charge["amount_captured"]  # released at capture
         if total != charge["amount_refunded"]:
             diff.add(
                 f"stripe {charge['id']}",
@@ -220,6 +232,9 @@ def _compare_refund_totals(diff, rows, payments):
     for payment in payments:
         if payment.status == Payment.Status.PENDING:
             continue
+        if payment.amount_captured is not None and not payment.capture:
+            # A partial capture releases the rest: Stripe counts it as refunded.
+            totals[payment.pk] += payment.amount - payment.amount_captured
         if totals[payment.pk] != payment.amount_refunded:
             diff.add(
                 f"payment {payment.pk}",

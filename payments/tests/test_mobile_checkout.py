@@ -24,6 +24,7 @@ from backend.fakeservices import start_fake_services
 from payments import checkout
 from payments.models import Payment, StripeCustomer
 from payments.testing import (
+    assert_ledger_matches,
     fake_stripe,
     shared_engine,
     signed_webhook,
@@ -108,8 +109,9 @@ class Journeys:
 
     # ------------------------------------------------------------ the ledger
     def check_ledger(self):
-        """Every Payment row agrees with the fake's intent and charge. (Where the money
-        branch's assert_ledger_matches(engine) exists, call it here as well.)"""
+        """The ledger invariant (every Payment and Refund row equals the fake's records), and
+        the checkout's own fields: each payment against its intent and charge."""
+        assert_ledger_matches(self.engine)
         for payment in Payment.objects.all():
             intent = self.engine.objects.get(payment.stripe_payment_intent_id)
             charge = self.engine.objects.get(payment.stripe_charge_id)
