@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -126,8 +125,10 @@ def fill(engine, charges):
     gc.freeze()
 
 
-class StatefulMock:
+class StatefulMock(sf.PeerServer):
     """stripe-stateful-mock (Node) on a free port, if installed; None otherwise."""
+
+    name = "stripe-stateful-mock"
 
     @classmethod
     def find(cls, path):
@@ -145,29 +146,9 @@ class StatefulMock:
         return None
 
     def __init__(self, command):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            command,
-            env={**os.environ, "PORT": str(self.port)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        super().__init__(
+            lambda port: command, lambda port: {**os.environ, "PORT": str(port)}, timeout=30
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("stripe-stateful-mock did not start")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
 
 
 # ----------------------------------------------------------------- sections

@@ -254,10 +254,12 @@ def served(mounts_or_handler):
     return server
 
 
-class LocalStripe:
-    """localstripe (a separate install: `pip install localstripe` in its own venv) on a free port."""
+class PeerServer:
+    """Another Stripe fake, started as its own process on a free loopback port."""
 
-    def __init__(self, command):
+    name = "the server"
+
+    def __init__(self, argv_for_port, env_for_port=None, timeout=20):
         import socket
         import subprocess
 
@@ -266,11 +268,12 @@ class LocalStripe:
             self.port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [command, "--port", str(self.port), "--from-scratch"],
+            argv_for_port(self.port),
+            env=env_for_port(self.port) if env_for_port else None,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -278,11 +281,20 @@ class LocalStripe:
             except OSError:
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("localstripe did not start")
+        raise RuntimeError(f"{self.name} did not start")
 
     def stop(self):
         self.process.terminate()
         self.process.wait(10)
+
+
+class LocalStripe(PeerServer):
+    """localstripe (a separate install: `pip install localstripe` in its own venv) on a free port."""
+
+    name = "localstripe"
+
+    def __init__(self, command):
+        super().__init__(lambda port: [command, "--port", str(port), "--from-scratch"])
 
 
 def localstripe_pairs(command, pairs):

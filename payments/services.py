@@ -211,11 +211,7 @@ def charge(payment, data):
         record_failure(
             payment, error.code or "invalid_request", "", provider_message(error), save=False
         )
-        body = envelope(
-            "invalid_request_error", payment.failure_code, payment.failure_message, error.param
-        )
-        body["error"]["payment"] = payment.pk
-        return 400, body, {}, True
+        return refused("payment", payment.pk, payment.failure_code, payment.failure_message, error)
     except (stripe.AuthenticationError, stripe.PermissionError) as error:
         logger.error("Stripe refused our credentials for payment %s: %s", payment.pk, error)
         return unavailable("payments_misconfigured", "Payments are unavailable right now.")
@@ -246,6 +242,13 @@ def charge(payment, data):
         }
         return 202, body, {}, True
     return 201, body, {}, True
+
+
+def refused(record, pk, code, message, error):
+    """Stripe refused the request (invalid_request_error): a final 400 naming our record."""
+    body = envelope("invalid_request_error", code, message, error.param)
+    body["error"][record] = pk
+    return 400, body, {}, True
 
 
 def unavailable(code, message):
@@ -524,11 +527,7 @@ def execute_refund(refund):
             failure_message=provider_message(error)[:500],
         )
         refund.refresh_from_db()
-        body = envelope(
-            "invalid_request_error", refund.failure_reason, refund.failure_message, error.param
-        )
-        body["error"]["refund"] = refund.pk
-        return 400, body, {}, True
+        return refused("refund", refund.pk, refund.failure_reason, refund.failure_message, error)
     except (stripe.AuthenticationError, stripe.PermissionError) as error:
         logger.error("Stripe refused our credentials for refund %s: %s", refund.pk, error)
         return unavailable("payments_misconfigured", "Refunds are unavailable right now.")

@@ -10,25 +10,12 @@ import stripe
 from django.test import SimpleTestCase
 
 from backend.sandbox_store import CHUNK, SqliteStore, TrackedDict
-from payments.testing import FakeStripe, FakeStripeHTTPClient, stripe_globals
-from payments.testing.sandbox import SandboxStripe
+from tests.test_sandbox_store import Worker as StoreWorker
 
 HEADERS = {"Authorization": "Bearer sk_test_sandbox"}
 
 
-class Worker:
-    def __init__(self, path):
-        self.engine = FakeStripe()
-        self.store = SqliteStore(path)
-        self.fake = SandboxStripe(self.engine, self.store)
-
-    def client(self):
-        return stripe_globals(
-            default_http_client=FakeStripeHTTPClient(self.fake),
-            api_key="sk_test_sandbox",
-            max_network_retries=0,
-        )
-
+class Worker(StoreWorker):
     def charge(self, amount=500):
         answer = self.fake.handle(
             "POST",
