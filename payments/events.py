@@ -69,7 +69,7 @@ def apply_event(event):
         payment = payment_for_refund(obj)
         if payment is None:
             return None
-        settlement.settle_refunds(payment, [obj])
+        payment = settlement.settle_refunds(payment, [obj])
         # A refund's object does not carry the charge's cumulative figure: ask Stripe.
         return settlement.sync_refunds(payment)
     payment = payment_for(obj)
@@ -81,8 +81,7 @@ def apply_event(event):
         if charge_refunds(obj) is not None:
             return settlement.settle_charge(payment, obj)[0]  # an older snapshot is ignored
         # this API version sends the charge without its refunds: fetch them
-        settlement.settle_charge(payment, obj)
-        return settlement.sync_refunds(payment)
+        return settlement.sync_refunds(settlement.settle_charge(payment, obj)[0])
     if event_type in INTENT_EVENTS:
         return settlement.settle_intent(payment, obj)[0]
     return payment
