@@ -102,7 +102,7 @@ class StripeEventAdmin(admin.ModelAdmin):
 
 @admin.register(StripeCustomer)
 class StripeCustomerAdmin(admin.ModelAdmin):
-    """Read-only: the row is the Customer's idempotency key, written by checkout.customer_for."""
+    """Read-only: the row is the Customer's idempotency key, written by customers.customer_for."""
 
     list_display = ["user", "stripe_customer_id", "created_at"]
     search_fields = ["user__username", "stripe_customer_id"]

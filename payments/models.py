@@ -64,7 +64,7 @@ class Payment(ClientRequest):
     )
     # Set from Stripe's charge (its cumulative amount_refunded), never incremented here.
     amount_refunded = models.PositiveIntegerField(default=0)
-    # The version of Stripe's refund state last applied (see services.refund_version):
+    # The version of Stripe's refund state last applied (see settlement.refund_version):
     # an older snapshot (a late or reordered webhook) never moves the ledger back.
     refund_version = models.PositiveIntegerField(default=0)
     # capture: false holds the funds (manual capture); amount_captured is Stripe's figure

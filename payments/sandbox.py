@@ -38,7 +38,7 @@ def _not_sandbox():
 
 def deliver_events():
     """Apply every event the sandbox's fake emitted and nobody received (once each)."""
-    from payments import services
+    from payments import events
     from payments.models import StripeEvent
 
     engine = testing.shared_engine
@@ -51,7 +51,7 @@ def deliver_events():
                 record = StripeEvent.objects.create(event_id=event["id"], type=event["type"])
                 # the object the webhook view gets from stripe.Webhook.construct_event
                 received = stripe.Event.construct_from(json.loads(json.dumps(event)), None)
-                record.payment = services.apply_event(received)
+                record.payment = events.apply_event(received)
                 record.save(update_fields=["payment"])
                 applied += 1
         except IntegrityError:

@@ -16,7 +16,7 @@ from backend.api import (
     error_responses,
     idempotency_key_from,
 )
-from payments import checkout, services, webhooks
+from payments import checkout, customers, events, holds, refunds, webhooks
 from payments.models import Payment
 from payments.serializers import (
     CaptureSerializer,
@@ -101,7 +101,7 @@ class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
         return throttles
 
     def is_replay(self, request, data, key):
-        return services.is_payment_replay(request.user, data, key)
+        return checkout.is_replay(request.user, data, key)
 
     @extend_schema(
         request=PaymentCreateSerializer,
@@ -116,7 +116,7 @@ class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
         key = idempotency_key_from(request)
         data = self.validated_data(request)
         data = checkout.resolve_payment_method(request.user, data)
-        code, body, headers = services.create_payment(request.user, data, key)
+        code, body, headers = checkout.create_payment(request.user, data, key)
         return Response(body, status=code, headers=headers)
 
 
@@ -142,7 +142,7 @@ class RefundView(ProviderRequestMixin, APIView):
         return [*super().get_throttles(), RefundCreateThrottle()]
 
     def is_replay(self, request, data, key):
-        return services.is_refund_replay(self.kwargs["pk"], data, key)
+        return refunds.is_replay(self.kwargs["pk"], data, key)
 
     @extend_schema(
         request=RefundSerializer,
@@ -156,7 +156,7 @@ class RefundView(ProviderRequestMixin, APIView):
         data = self.validated_data(request)
         key = idempotency_key_from(request)
         payment = generics.get_object_or_404(Payment, pk=pk)
-        code, body, headers = services.create_refund(request.user, payment, data, key)
+        code, body, headers = refunds.create_refund(request.user, payment, data, key)
         return Response(body, status=code, headers=headers)
 
 
@@ -192,7 +192,7 @@ class StripeWebhookView(APIView):
         # or invalid_payload, never a 500 (see payments/webhooks.py).
         event = webhooks.construct_event(payload, request.headers.get("Stripe-Signature"), secret)
         try:
-            duplicate = services.record_event(event)  # applied idempotently, in any order
+            duplicate = events.record_event(event)  # applied idempotently, in any order
         except (KeyError, TypeError, AttributeError) as error:
             raise ApiError(
                 "The event is missing fields this endpoint needs.", code="invalid_payload"
@@ -231,20 +231,20 @@ class CardSetupView(APIView):
         responses={201: CardSetupSerializer, **error_responses(400, 401, 503)},
     )
     def post(self, request):
-        body = checkout.setup_card(request.user, idempotency_key_from(request))
+        body = customers.setup_card(request.user, idempotency_key_from(request))
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class SavedCardListView(APIView):
     @extend_schema(responses={200: SavedCardSerializer(many=True), **error_responses(401, 503)})
     def get(self, request):
-        return Response(SavedCardSerializer(checkout.saved_cards(request.user), many=True).data)
+        return Response(SavedCardSerializer(customers.saved_cards(request.user), many=True).data)
 
 
 class SavedCardDetailView(APIView):
     @extend_schema(responses={204: None, **error_responses(401, 404, 503)})
     def delete(self, request, method_id):
-        checkout.detach_card(request.user, method_id)
+        customers.detach_card(request.user, method_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -259,7 +259,7 @@ class CaptureView(APIView):
         serializer = CaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = generics.get_object_or_404(Payment, pk=pk)
-        payment = checkout.capture_payment(payment, serializer.validated_data.get("amount"))
+        payment = holds.capture_payment(payment, serializer.validated_data.get("amount"))
         return Response(PaymentSerializer(payment).data)
 
 
@@ -272,4 +272,4 @@ class CancelView(APIView):
     )
     def post(self, request, pk):
         payment = generics.get_object_or_404(Payment, pk=pk)
-        return Response(PaymentSerializer(checkout.cancel_payment(payment)).data)
+        return Response(PaymentSerializer(holds.cancel_payment(payment)).data)

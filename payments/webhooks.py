@@ -100,7 +100,7 @@ def check_event_shape(event):
 
 
 def check_object_shape(obj):
-    """The fields of data.object that payments.services reads, against our columns."""
+    """The fields of data.object that payments.settlement reads, against our columns."""
     where = "data.object."
     for name in AMOUNT_FIELDS:
         value = obj.get(name)

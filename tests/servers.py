@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import requests
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "sandbox-journey-password-1"
@@ -21,8 +23,39 @@ def free_port():
         return probe.getsockname()[1]
 
 
+class ScratchPostgres:
+    """A database of its own on the PostgreSQL server the test run uses, dropped after."""
+
+    def __init__(self, settings_dict, name):
+        import psycopg
+
+        self.psycopg, self.name = psycopg, name
+        self.params = {
+            "host": settings_dict["HOST"] or "127.0.0.1",
+            "port": settings_dict["PORT"] or 5432,
+            "user": settings_dict["USER"],
+            "password": settings_dict["PASSWORD"] or None,
+        }
+        self._run(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+        password = f":{self.params['password']}" if self.params["password"] else ""
+        self.url = (
+            f"postgres://{self.params['user']}{password}@{self.params['host']}:"
+            f"{self.params['port']}/{name}"
+        )
+
+    def _run(self, *statements):
+        with self.psycopg.connect(dbname="postgres", autocommit=True, **self.params) as db:
+            for statement in statements:
+                db.execute(statement)
+
+    def drop(self):
+        self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 class SandboxServer:
-    """`gunicorn backend.wsgi -w N` in sandbox mode (no credentials, DEBUG on), SQLite."""
+    """`gunicorn backend.wsgi -w N` in sandbox mode (no credentials, DEBUG on), on a SQLite
+    file of its own, or on a PostgreSQL database of its own when the test run uses
+    PostgreSQL (so the slow journeys run on both, as CI runs the suite on both)."""
 
     def __init__(self, workers=3, threads=None, **environment):
         self.directory = tempfile.TemporaryDirectory()
@@ -38,13 +71,21 @@ class SandboxServer:
             for key, value in os.environ.items()
             if not key.startswith(("STRIPE_", "PUSH_", "TODOS_", "SANDBOX_"))
         }
+        self.postgres = None
+        database_url = f"sqlite:///{self.path / 'db.sqlite3'}"
+        if connection.vendor == "postgresql":
+            self.postgres = ScratchPostgres(
+                connection.settings_dict, f"{connection.settings_dict['NAME']}_srv{self.port}"
+            )
+            database_url = self.postgres.url
         self.env.update(
-            DATABASE_URL=f"sqlite:///{self.path / 'db.sqlite3'}",
+            DATABASE_URL=database_url,
             DEBUG="true",
             CACHE_URL="locmemcache://",
             PAYMENTS_THROTTLE="1000/hour",
             API_THROTTLE_AUTH="1000/min",
             SANDBOX_PUBLIC_URL=self.url,
+            SANDBOX_STATE=str(self.path / "sandbox-state.sqlite3"),
             **environment,
         )
         self.process = None
@@ -93,6 +134,18 @@ class SandboxServer:
         self.stop()
         self.log.close()
         self.directory.cleanup()
+        if self.postgres is not None:
+            self.postgres.drop()
+
+    def query(self, sql):
+        """Rows of one SQL query on the server's own database."""
+        if self.postgres is not None:
+            with self.postgres.psycopg.connect(
+                dbname=self.postgres.name, **self.postgres.params
+            ) as db:
+                return [tuple(row) for row in db.execute(sql).fetchall()]
+        with sqlite3.connect(self.path / "db.sqlite3") as db:
+            return db.execute(sql).fetchall()
 
     def token(self, session):
         answer = session.post(

@@ -1,7 +1,5 @@
 """Slow journeys (SLOW_TESTS=1): the sandbox as a shared staging server under gunicorn."""
 
-import sqlite3
-
 import requests
 from django.test import SimpleTestCase
 
@@ -64,6 +62,25 @@ class GunicornSandboxTests(SimpleTestCase):
         self.assertEqual(replay.json()["id"], payments[0])
 
         # Every event reached the backend's own webhook endpoint (signed, in process).
-        with sqlite3.connect(self.server.path / "db.sqlite3") as db:
-            [(events,)] = db.execute("SELECT count(*) FROM payments_stripeevent").fetchall()
+        [(events,)] = self.server.query("SELECT count(*) FROM payments_stripeevent")
         self.assertGreaterEqual(events, 10 * 3)  # charge.succeeded + 2 charge.refunded each
+
+    def test_thirty_pay_then_replay_pairs_replay_the_first_answer(self):
+        # Issue 19: the sandbox forwards charge.succeeded to the worker's own webhook while
+        # the paying request settles; the webhook's write must never erase the stored
+        # answer (a replay then answered 409 for two minutes).
+        self.server.start()
+        self.http.headers["Authorization"] = "Token " + self.server.token(self.http)
+        bad = []
+        for number in range(30):
+            body, key = {**CARD, "amount": 700 + number}, {"Idempotency-Key": f"pair-{number}"}
+            paid = self.api("POST", "/api/payments/", json=body, headers=key)
+            again = self.api("POST", "/api/payments/", json=body, headers=key)
+            if (paid.status_code, again.status_code) != (201, 201) or paid.json() != again.json():
+                bad.append((number, paid.status_code, again.status_code, again.text[:120]))
+        self.assertEqual(bad, [], f"{len(bad)} bad replays of 30")
+        rows = self.server.query(
+            "SELECT count(*) FROM payments_payment"
+            " WHERE response_body IS NULL OR locked_until IS NOT NULL"
+        )
+        self.assertEqual(rows, [(0,)])

@@ -176,7 +176,7 @@ class RefundRaceTests(TestCase):
         from unittest import mock
 
         from backend.testing import fakes
-        from payments import services
+        from payments import events
 
         admin = User.objects.create_superuser("root", password="correct-horse-battery-42")
         self.client.force_login(admin)
@@ -188,7 +188,7 @@ class RefundRaceTests(TestCase):
         def refund_then_webhook(**kwargs):
             refund = real_create(**kwargs)
             [event] = [e for e in fakes().stripe.events if e["type"] == "charge.refunded"][-1:]
-            services.apply_event(event)  # the webhook, delivered before the request goes on
+            events.apply_event(event)  # the webhook, delivered before the request goes on
             return refund
 
         url = reverse("payment-refund", args=[paid.json()["id"]])

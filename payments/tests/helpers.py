@@ -5,7 +5,7 @@ import contextlib
 def expect_stripe_unavailable(test):
     """The 503 path logs twice: our warning, and Django's log of the 5xx response."""
     with (
-        test.assertLogs("payments.services", "WARNING"),
+        test.assertLogs("payments", "WARNING"),
         test.assertLogs("django.request", "ERROR"),
     ):
         yield

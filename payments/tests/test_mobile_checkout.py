@@ -21,7 +21,7 @@ from django.utils import timezone
 from rest_framework.test import APITestCase
 
 from backend.fakeservices import start_fake_services
-from payments import checkout
+from payments import customers
 from payments.models import Payment, StripeCustomer
 from payments.testing import (
     assert_ledger_matches,
@@ -356,7 +356,7 @@ class Journeys:
     def test_one_customer_even_after_a_lost_answer(self):
         self.enterContext(stripe_globals(max_network_retries=0))  # no library retry
         self.engine.faults.add("POST /v1/customers", "lost_response")
-        with self.assertLogs("payments.checkout", "WARNING"), self.assertLogs("django.request"):
+        with self.assertLogs("payments.answers", "WARNING"), self.assertLogs("django.request"):
             first = self.post("payment-sheet", {"amount": 500})
         self.assertEqual(first.status_code, 503)
         self.assertEqual(len(self.engine.all("customer")), 1)  # Stripe made it; we never heard
@@ -366,7 +366,7 @@ class Journeys:
         self.assertEqual(second.json()["customer"], customer["id"])
         self.assertEqual(StripeCustomer.objects.get(user=self.user).stripe_customer_id,
                          customer["id"])  # fmt: skip
-        self.assertEqual(checkout.customer_for(self.user), customer["id"])
+        self.assertEqual(customers.customer_for(self.user), customer["id"])
 
 
 @MOBILE_SETTINGS

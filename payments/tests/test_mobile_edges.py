@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase
 
-from payments import checkout
+from payments import customers
 from payments.models import CardSetup, Payment, StripeCustomer
 from payments.testing import (
     FakeStripe,
@@ -437,7 +437,7 @@ class ConcurrentFirstPaymentTests(FakeStripeMixin, TransactionTestCase):
 
         def first_payment():
             try:
-                results.append(checkout.customer_for(user))
+                results.append(customers.customer_for(user))
             except Exception as error:  # reported below
                 errors.append(error)
             finally:
@@ -541,8 +541,8 @@ class CustomerPastTheKeyWindowTests(FakeStripeMixin, APITestCase):
         )
         # a day ago Stripe made the Customer, and the answer was lost; its key has expired
         made = stripe.Customer.create(metadata={"customer_ref": str(profile.reference)})
-        self.assertEqual(checkout.customer_for(user), made.id)
+        self.assertEqual(customers.customer_for(user), made.id)
         self.assertEqual(len(self.stripe.all("customer")), 1)
         fresh = User.objects.create_user("fresh")
-        self.assertNotEqual(checkout.customer_for(fresh), made.id)
+        self.assertNotEqual(customers.customer_for(fresh), made.id)
         self.assertEqual(len(self.stripe.all("customer")), 2)

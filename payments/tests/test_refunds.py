@@ -360,7 +360,7 @@ class WebhookOrderTests(RefundTestCase):
         stripe.Refund.create(charge=self.payment.stripe_charge_id, amount=250)
         [event] = self.events("refund.created")
         self.stripe.faults.add("GET /v1/charges/*", "api_error", times=3)
-        with self.assertLogs("payments.services", "WARNING"), self.assertLogs("django.request"):
+        with self.assertLogs("payments.events", "WARNING"), self.assertLogs("django.request"):
             response = self.deliver(event)
         self.assertEqual(response.status_code, 503)
         self.assertFalse(StripeEvent.objects.exists(), "not recorded: Stripe will deliver again")

@@ -107,7 +107,7 @@ class WritePathTests(FakeStripeMixin, APITestCase):
 
     def test_stripe_unreachable_releases_the_claim_in_one_write_and_stays_pending(self):
         self.stripe.faults.add("POST /v1/charges", "api_error", times=3)
-        with self.assertLogs("payments.services", "WARNING"), self.assertLogs("django.request"):
+        with self.assertLogs("payments.checkout", "WARNING"), self.assertLogs("django.request"):
             response, writes = self.pay({"number": "4242424242424242", **CARD}, "down")
         self.assertEqual(response.status_code, 503)
         self.assertEqual(writes, ["INSERT", "UPDATE"])

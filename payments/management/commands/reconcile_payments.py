@@ -3,8 +3,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from backend import sandbox, sandbox_store
-from payments.checkout import expire_holds
-from payments.services import reconcile_pending, reconcile_refunds
+from payments.holds import expire_holds
+from payments.reconciliation import reconcile_pending, reconcile_refunds
 
 
 class Command(BaseCommand):
