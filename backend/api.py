@@ -99,6 +99,19 @@ def _field_errors(detail, prefix=""):
     return fields
 
 
+def validation_envelope(detail):
+    """The envelope of a 400 `validation_error` for a ValidationError's (or serializer's) detail."""
+    fields = _field_errors(detail) or {
+        "non_field_errors": [{"code": "invalid", "message": "Invalid input."}]
+    }
+    first_field, first_errors = next(iter(fields.items()))
+    param = None if first_field == "non_field_errors" else first_field
+    message = first_errors[0]["message"]
+    if param:
+        message = f"{param}: {message}"
+    return envelope("invalid_request_error", "validation_error", message, param, fields)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -116,15 +129,7 @@ def exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
     elif isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail) or {
-            "non_field_errors": [{"code": "invalid", "message": "Invalid input."}]
-        }
-        first_field, first_errors = next(iter(fields.items()))
-        param = None if first_field == "non_field_errors" else first_field
-        message = first_errors[0]["message"]
-        if param:
-            message = f"{param}: {message}"
-        body = envelope("invalid_request_error", "validation_error", message, param, fields)
+        body = validation_envelope(exc.detail)
     else:
         body = envelope(error_type_for(response.status_code), exc.default_code, str(exc.detail))
     response.data = body

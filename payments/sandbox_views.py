@@ -11,7 +11,7 @@ exists only while the fake Stripe runs in sandbox mode.
 import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
@@ -19,6 +19,8 @@ from django.views.decorators.http import require_http_methods
 from payments.testing import sandbox_stripe
 
 UNSAFE_SCHEMES = {"javascript", "data", "vbscript", "file"}
+ACTIONS = ("complete", "fail")  # the page's two buttons: anything else answers nothing
+NO_ACTION = "Choose Complete or Fail authentication."
 
 
 class ReturnRedirect(HttpResponseRedirect):
@@ -53,8 +55,9 @@ def three_d_secure(request, intent_id):
     if request.method == "GET":
         return render(request, "payments/sandbox_3ds.html", context)
     action = request.POST.get("action")
-    if action not in ("complete", "fail"):
-        return HttpResponseBadRequest("action must be complete or fail")
+    if action not in ACTIONS:
+        context["error"] = NO_ACTION
+        return render(request, "payments/sandbox_3ds.html", context, status=400)
     if intent["status"] != "requires_action":
         context["error"] = f"This PaymentIntent is {intent['status']}: nothing to authenticate."
         return render(request, "payments/sandbox_3ds.html", context, status=409)
@@ -96,8 +99,11 @@ class ThreeDSecurePages:
         context = {"intent": intent, "amount": format_amount(intent)}
         status = 200
         if method.upper() == "POST":
-            action = parse_qs(body.decode()).get("action", [""])[0]
-            if action not in ("complete", "fail") or intent["status"] != "requires_action":
+            action = parse_qs(body.decode(errors="replace")).get("action", [""])[0]
+            if action not in ACTIONS:
+                context["error"] = NO_ACTION
+                status = 400
+            elif intent["status"] != "requires_action":
                 context["error"] = f"This PaymentIntent is {intent['status']}."
                 status = 409
             else:
