@@ -7,6 +7,8 @@ constant-time digest comparison) and header parsing, and:
 
 - refuses an expired token with its own message (still `authentication_failed`),
   signing that device out (its push registration too);
+- refuses, and signs out the same way, a token issued before the user's password
+  changed (accounts.models.DeviceSession.auth_hash);
 - slides the expiry and records `last_used_at`, at most once per
   MIN_REFRESH_INTERVAL per token, so reads do not write on every request.
 """
@@ -23,6 +25,7 @@ from rest_framework import exceptions
 
 INVALID_TOKEN = "Invalid token: sign in again."
 EXPIRED_TOKEN = "This device's session has expired: sign in again."
+PASSWORD_CHANGED = "The password was changed: sign in again."
 
 
 class DeviceTokenAuthentication(TokenAuthentication):
@@ -41,13 +44,18 @@ class DeviceTokenAuthentication(TokenAuthentication):
             if not compare_digest(digest, session.digest):
                 continue
             if session.expiry is not None and session.expiry <= timezone.now():
-                from accounts import services  # services imports this module's constants
-
-                services.end_sessions(get_token_model().objects.filter(pk=session.pk))
-                raise exceptions.AuthenticationFailed(EXPIRED_TOKEN)
+                self.sign_out(session, EXPIRED_TOKEN)
+            if not session.issued_for_current_password():
+                self.sign_out(session, PASSWORD_CHANGED)
             self.renew_token(session)
             return self.validate_user(session)
         raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+
+    def sign_out(self, session, reason):
+        from accounts import services  # services imports this module's constants
+
+        services.end_sessions(get_token_model().objects.filter(pk=session.pk))
+        raise exceptions.AuthenticationFailed(reason)
 
     def renew_token(self, session):
         now = timezone.now()

@@ -191,7 +191,8 @@ SPECTACULAR_SETTINGS = {
             "4. Sign out: `DELETE /api/auth/token/` (this device and its push registration). "
             "5. Devices: `GET /api/auth/sessions/`, `DELETE /api/auth/sessions/<id>/`, "
             "`DELETE /api/auth/sessions/` (all but this one); a password change "
-            "(`POST /api/auth/password/`) signs out every other device.",
+            "(`POST /api/auth/password/`) signs out every other device, and a password set "
+            "anywhere else (admin, `changepassword`) signs out every device.",
         }
     ],
     "ENUM_NAME_OVERRIDES": {
