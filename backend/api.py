@@ -112,11 +112,30 @@ def validation_envelope(detail):
     return envelope("invalid_request_error", "validation_error", message, param, fields)
 
 
+def _credential_in_another_scheme(exc, context):
+    """A 401 that names the accepted schemes when a credential came in another one.
+
+    "Authentication credentials were not provided." would be wrong: something was sent.
+    Only answers that were a 401 already change; where no sign-in is needed, an
+    unknown scheme is ignored, as DRF's authenticators ignore one.
+    """
+    from accounts.authentication import UNSUPPORTED_SCHEME, sent_another_scheme  # app import
+
+    request = context.get("request")
+    if request is None or not sent_another_scheme(request):
+        return None
+    refused = exceptions.AuthenticationFailed(UNSUPPORTED_SCHEME)
+    refused.auth_header = getattr(exc, "auth_header", None)  # WWW-Authenticate, set by DRF
+    return refused
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        exc = _credential_in_another_scheme(exc, context) or exc
     from rest_framework.views import exception_handler as drf_exception_handler  # import cycle
 
     response = drf_exception_handler(exc, context)

@@ -182,7 +182,8 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {
             "name": "auth",
-            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>`). "
+            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>` "
+            "or `Bearer <token>`). "
             "1. Sign in: `POST /api/auth/token/` with username, password, device_name, platform; "
             "keep `token`, then register the push token (`POST /api/devices/`) with it. "
             "2. Renew: every authenticated request slides `expires` (at most once a minute), up "
