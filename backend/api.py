@@ -173,6 +173,10 @@ def handler403(request, exception=None):
 
 
 def handler404(request, exception=None):
+    if not request.path.startswith("/api/"):
+        from backend import pages  # templates: not for the API's import path
+
+        return pages.not_found(request)  # a person's browser, not the app
     return json_error(404, "not_found", f"No endpoint at {request.path}.")
 
 
@@ -181,11 +185,13 @@ def handler500(request):
 
 
 class ApiErrorPagesMiddleware:
-    """404 and 405 under /api/ answer in the envelope whatever DEBUG is.
+    """404 and 405 under /api/ answer in the envelope whatever DEBUG is; a 404 elsewhere
+    is a small page for a person (backend.pages), whatever DEBUG is.
 
     Django's handler404 is used only with DEBUG off (with DEBUG on it shows its HTML
-    debug page), and a plain Django view's 405 has no body: the mobile app gets JSON
-    either way. Answers that are already JSON (DRF views) pass through untouched.
+    debug page, listing every URL pattern), and a plain Django view's 405 has no body:
+    the mobile app gets JSON either way. Answers that are already JSON (DRF views) pass
+    through untouched, and so do the pages made by backend.pages (`person_page`).
     """
 
     def __init__(self, get_response):
@@ -193,6 +199,12 @@ class ApiErrorPagesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and not request.path.startswith("/api/")
+            and not getattr(response, "person_page", False)
+        ):
+            return handler404(request)
         if (
             response.status_code in (404, 405)
             and request.path.startswith("/api/")

@@ -208,3 +208,6 @@ class ThreeDSecureAnswerRequiredTests(TestCase):
                     self.assertEqual(
                         stripe.PaymentIntent.retrieve(intent.id).status, "requires_action"
                     )
+        stale = requests.get(f"{server.url}/sandbox/3ds/pi_nope/", timeout=5)
+        self.assertEqual(stale.status_code, 404)
+        self.assertIn("stale or mistyped", stale.text)  # the same page as the sandbox's (#6)
