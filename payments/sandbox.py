@@ -32,9 +32,9 @@ class ChallengeAnswerSerializer(serializers.Serializer):
     result = serializers.ChoiceField(
         choices=["succeed", "fail"],
         error_messages={
-            "required": "Answer the challenge: result is succeed or fail.",
-            "null": "Answer the challenge: result is succeed or fail.",
-            "invalid_choice": "result is succeed or fail.",
+            "required": "Answer the challenge: succeed or fail.",
+            "null": "Answer the challenge: succeed or fail.",
+            "invalid_choice": "Choose succeed or fail.",  # never echoes the input
         },
     )
 
