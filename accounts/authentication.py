@@ -1,4 +1,5 @@
-"""`Authorization: Token <token>`: knox's hashed per-device tokens, with clear refusals.
+"""`Authorization: Token <token>` (or `Bearer <token>`): knox's hashed per-device tokens,
+with clear refusals.
 
 Knox's own `authenticate_credentials` deletes an expired token and answers
 "Invalid token.", so the app cannot tell "sign in again" from "bad header". This
@@ -7,8 +8,16 @@ constant-time digest comparison) and header parsing, and:
 
 - refuses an expired token with its own message (still `authentication_failed`),
   signing that device out (its push registration too);
+- refuses, and signs out the same way, a token issued before the user's password
+  changed (accounts.models.DeviceSession.auth_hash);
 - slides the expiry and records `last_used_at`, at most once per
-  MIN_REFRESH_INTERVAL per token, so reads do not write on every request.
+  MIN_REFRESH_INTERVAL per token, so reads do not write on every request;
+- takes the token after `Bearer` too (RFC 6750's scheme, what many mobile HTTP
+  clients send), the schemes' names in any case (RFC 7235). A credential in any
+  other scheme is left to the next authenticator (a browser session may stand
+  behind an HTTP Basic proxy); if nothing signs the request in, the 401 names the
+  schemes accepted (backend.api.exception_handler, via UNSUPPORTED_SCHEME) instead
+  of "credentials were not provided".
 """
 
 import binascii
@@ -20,12 +29,38 @@ from knox.crypto import hash_token
 from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
 
 INVALID_TOKEN = "Invalid token: sign in again."
 EXPIRED_TOKEN = "This device's session has expired: sign in again."
+PASSWORD_CHANGED = "The password was changed: sign in again."
+SCHEMES = ("Token", "Bearer")  # knox's AUTH_HEADER_PREFIX first: WWW-Authenticate names it
+UNSUPPORTED_SCHEME = (
+    "Unsupported Authorization scheme: send "
+    + " or ".join(f'"Authorization: {scheme} <token>"' for scheme in SCHEMES)
+    + "."
+)
+
+
+def sent_another_scheme(request):
+    """True when the request carries an Authorization header none of SCHEMES reads."""
+    header = get_authorization_header(request).split()
+    return bool(header) and header[0].lower() not in {s.lower().encode() for s in SCHEMES}
 
 
 class DeviceTokenAuthentication(TokenAuthentication):
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or sent_another_scheme(request):
+            return None  # for another authenticator, or nobody (see UNSUPPORTED_SCHEME)
+        if len(header) == 1:
+            raise exceptions.AuthenticationFailed("Invalid token header. No credentials provided.")
+        if len(header) > 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header. Token string should not contain spaces."
+            )  # knox's words
+        return self.authenticate_credentials(header[1])
+
     def authenticate_credentials(self, token):
         try:
             token = token.decode("utf-8")
@@ -41,13 +76,18 @@ class DeviceTokenAuthentication(TokenAuthentication):
             if not compare_digest(digest, session.digest):
                 continue
             if session.expiry is not None and session.expiry <= timezone.now():
-                from accounts import services  # services imports this module's constants
-
-                services.end_sessions(get_token_model().objects.filter(pk=session.pk))
-                raise exceptions.AuthenticationFailed(EXPIRED_TOKEN)
+                self.sign_out(session, EXPIRED_TOKEN)
+            if not session.issued_for_current_password():
+                self.sign_out(session, PASSWORD_CHANGED)
             self.renew_token(session)
             return self.validate_user(session)
         raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+
+    def sign_out(self, session, reason):
+        from accounts import services  # services imports this module's constants
+
+        services.end_sessions(get_token_model().objects.filter(pk=session.pk))
+        raise exceptions.AuthenticationFailed(reason)
 
     def renew_token(self, session):
         now = timezone.now()

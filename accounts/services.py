@@ -11,7 +11,7 @@ phone that keeps receiving reminders.
 import logging
 
 from django.conf import settings
-from django.contrib.auth import authenticate, update_session_auth_hash
+from django.contrib.auth import authenticate, get_user_model, update_session_auth_hash
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -139,13 +139,43 @@ def current_session(request):
 
 
 def change_password(request, new_password):
-    """Set the password and sign out every other device; returns how many were signed out."""
-    user = request.user
+    """Set the password and sign out every other device; returns how many were signed out.
+
+    This device stays signed in: its session is re-issued against the new password in
+    the same transaction. The others no longer match it; the user's save signs them out
+    when it commits (sign_out_stale_sessions), and the call below makes sure of it.
+    """
+    user, current = request.user, current_session(request)
     with transaction.atomic():
+        others = list(other_sessions(request).values_list("pk", flat=True))
         user.set_password(new_password)
         user.save(update_fields=["password"])
-    signed_out = end_sessions(other_sessions(request))
+        if current is not None:
+            current.keep_for_current_password()
+    end_sessions(DeviceSession.objects.filter(pk__in=others))
     browser = getattr(request, "session", None)
     if current_session(request) is None and browser is not None and browser.session_key:
         update_session_auth_hash(request, user)  # the browser session it came from stays
-    return signed_out
+    return len(others)
+
+
+def sign_out_stale_sessions(sender, instance, created=False, raw=False, update_fields=None, **kw):
+    """post_save of the user model: sign out the devices issued against another password.
+
+    Authentication already refuses them (DeviceSession.issued_for_current_password), by
+    whatever path the password changed; this signs them out at once, push registrations
+    included, when the save commits: a phone that never calls again gets no more reminders.
+    """
+    if created or raw or (update_fields is not None and "password" not in update_fields):
+        return
+    user_id = instance.pk
+    transaction.on_commit(lambda: end_sessions(stale_sessions(user_id)))
+
+
+def stale_sessions(user_id):
+    """The user's sessions issued against a password that is no longer theirs."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return DeviceSession.objects.none()
+    current = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    return DeviceSession.objects.filter(user_id=user_id).exclude(auth_hash__in=current)

@@ -99,11 +99,43 @@ def _field_errors(detail, prefix=""):
     return fields
 
 
+def validation_envelope(detail):
+    """The envelope of a 400 `validation_error` for a ValidationError's (or serializer's) detail."""
+    fields = _field_errors(detail) or {
+        "non_field_errors": [{"code": "invalid", "message": "Invalid input."}]
+    }
+    first_field, first_errors = next(iter(fields.items()))
+    param = None if first_field == "non_field_errors" else first_field
+    message = first_errors[0]["message"]
+    if param:
+        message = f"{param}: {message}"
+    return envelope("invalid_request_error", "validation_error", message, param, fields)
+
+
+def _credential_in_another_scheme(exc, context):
+    """A 401 that names the accepted schemes when a credential came in another one.
+
+    "Authentication credentials were not provided." would be wrong: something was sent.
+    Only answers that were a 401 already change; where no sign-in is needed, an
+    unknown scheme is ignored, as DRF's authenticators ignore one.
+    """
+    from accounts.authentication import UNSUPPORTED_SCHEME, sent_another_scheme  # app import
+
+    request = context.get("request")
+    if request is None or not sent_another_scheme(request):
+        return None
+    refused = exceptions.AuthenticationFailed(UNSUPPORTED_SCHEME)
+    refused.auth_header = getattr(exc, "auth_header", None)  # WWW-Authenticate, set by DRF
+    return refused
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, exceptions.NotAuthenticated):
+        exc = _credential_in_another_scheme(exc, context) or exc
     from rest_framework.views import exception_handler as drf_exception_handler  # import cycle
 
     response = drf_exception_handler(exc, context)
@@ -116,15 +148,7 @@ def exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
     elif isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail) or {
-            "non_field_errors": [{"code": "invalid", "message": "Invalid input."}]
-        }
-        first_field, first_errors = next(iter(fields.items()))
-        param = None if first_field == "non_field_errors" else first_field
-        message = first_errors[0]["message"]
-        if param:
-            message = f"{param}: {message}"
-        body = envelope("invalid_request_error", "validation_error", message, param, fields)
+        body = validation_envelope(exc.detail)
     else:
         body = envelope(error_type_for(response.status_code), exc.default_code, str(exc.detail))
     response.data = body
@@ -149,6 +173,10 @@ def handler403(request, exception=None):
 
 
 def handler404(request, exception=None):
+    if not request.path.startswith("/api/"):
+        from backend import pages  # templates: not for the API's import path
+
+        return pages.not_found(request)  # a person's browser, not the app
     return json_error(404, "not_found", f"No endpoint at {request.path}.")
 
 
@@ -157,11 +185,13 @@ def handler500(request):
 
 
 class ApiErrorPagesMiddleware:
-    """404 and 405 under /api/ answer in the envelope whatever DEBUG is.
+    """404 and 405 under /api/ answer in the envelope whatever DEBUG is; a 404 elsewhere
+    is a small page for a person (backend.pages), whatever DEBUG is.
 
     Django's handler404 is used only with DEBUG off (with DEBUG on it shows its HTML
-    debug page), and a plain Django view's 405 has no body: the mobile app gets JSON
-    either way. Answers that are already JSON (DRF views) pass through untouched.
+    debug page, listing every URL pattern), and a plain Django view's 405 has no body:
+    the mobile app gets JSON either way. Answers that are already JSON (DRF views) pass
+    through untouched, and so do the pages made by backend.pages (`person_page`).
     """
 
     def __init__(self, get_response):
@@ -169,6 +199,12 @@ class ApiErrorPagesMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and not request.path.startswith("/api/")
+            and not getattr(response, "person_page", False)
+        ):
+            return handler404(request)
         if (
             response.status_code in (404, 405)
             and request.path.startswith("/api/")

@@ -63,9 +63,55 @@ def production_configuration(app_configs=None, **kwargs):
     return errors
 
 
+# Stripe's key prefixes (https://docs.stripe.com/keys): sk_ secret, rk_ restricted
+# (a secret key with fewer permissions), pk_ publishable (client side only); _live_ or
+# _test_ after them. An ordinary check (runserver, migrate, check, test): it depends on
+# DEBUG only where DEBUG being on is the problem, so a test run (DEBUG off) never trips.
+SECRET_KEY_PREFIXES = ("sk_", "rk_")
+LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
+
+@register(Tags.security)
+def stripe_keys(app_configs=None, **kwargs):
+    secret = settings.STRIPE_SECRET_KEY
+    errors = []
+    if secret.startswith("pk_"):
+        errors.append(
+            Error(
+                "STRIPE_SECRET_KEY holds a publishable key (pk_...): every call to Stripe "
+                "would be refused.",
+                hint="Set STRIPE_SECRET_KEY to the secret key (sk_...) or a restricted key "
+                "(rk_...) from the Dashboard's API keys page; the publishable key goes in "
+                "STRIPE_PUBLISHABLE_KEY.",
+                id="backend.E005",
+            )
+        )
+    if settings.DEBUG and secret.startswith(LIVE_KEY_PREFIXES):
+        errors.append(
+            Error(
+                "STRIPE_SECRET_KEY is a live key (sk_live_/rk_live_) while DEBUG is on: real "
+                "money, with debug pages that show settings and tracebacks to anyone.",
+                hint="Develop with a test key (sk_test_..., rk_test_...) or none (sandbox "
+                "mode); run with a live key only with DEBUG=false.",
+                id="backend.E006",
+            )
+        )
+    if settings.STRIPE_PUBLISHABLE_KEY.startswith(SECRET_KEY_PREFIXES):
+        errors.append(
+            Error(
+                "STRIPE_PUBLISHABLE_KEY holds a secret key (sk_/rk_): it is handed to the "
+                "app with every PaymentSheet, so anyone could use it.",
+                hint="Set STRIPE_PUBLISHABLE_KEY to the publishable key (pk_...); roll the "
+                "secret key in the Dashboard if it has been served.",
+                id="backend.E007",
+            )
+        )
+    return errors
+
+
 def refuse_unsafe_start():
     """Called by the WSGI/ASGI entry points: a production process will not start unsafe."""
-    errors = production_configuration()
+    errors = production_configuration() + stripe_keys()
     if errors:
         details = "; ".join(f"{e.id}: {e.msg} {e.hint}" for e in errors)
         raise ImproperlyConfigured(f"Refusing to start: {details}")

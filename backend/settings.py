@@ -182,7 +182,8 @@ SPECTACULAR_SETTINGS = {
     "TAGS": [
         {
             "name": "auth",
-            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>`). "
+            "description": "Mobile sign-in, one token per device (`Authorization: Token <token>` "
+            "or `Bearer <token>`). "
             "1. Sign in: `POST /api/auth/token/` with username, password, device_name, platform; "
             "keep `token`, then register the push token (`POST /api/devices/`) with it. "
             "2. Renew: every authenticated request slides `expires` (at most once a minute), up "
@@ -191,7 +192,8 @@ SPECTACULAR_SETTINGS = {
             "4. Sign out: `DELETE /api/auth/token/` (this device and its push registration). "
             "5. Devices: `GET /api/auth/sessions/`, `DELETE /api/auth/sessions/<id>/`, "
             "`DELETE /api/auth/sessions/` (all but this one); a password change "
-            "(`POST /api/auth/password/`) signs out every other device.",
+            "(`POST /api/auth/password/`) signs out every other device, and a password set "
+            "anywhere else (admin, `changepassword`) signs out every device.",
         }
     ],
     "ENUM_NAME_OVERRIDES": {

@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts
-from backend import views
+from backend import pages, views
 
 api_patterns = [
     path("health/", views.HealthView.as_view(), name="health"),
@@ -20,6 +20,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     # Sandbox mode only (404 otherwise): the 3-D Secure page of the fake Stripe.

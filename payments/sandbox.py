@@ -15,14 +15,45 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework import serializers
 
-from backend.api import envelope
+from backend.api import envelope, loads_strict, validation_envelope
 from payments import testing
 
 PAGE = """<!doctype html><title>Sandbox 3-D Secure</title>
 <h1>3-D Secure for {id}</h1><p>The fake issuer asks: approve this {what}?</p>
 <form method="post"><button name="result" value="succeed">Complete authentication</button>
 <button name="result" value="fail">Fail authentication</button></form>"""
+
+
+class ChallengeAnswerSerializer(serializers.Serializer):
+    """The issuer's question needs an answer: no `result` is not an approval."""
+
+    result = serializers.ChoiceField(
+        choices=["succeed", "fail"],
+        error_messages={
+            "required": "Answer the challenge: succeed or fail.",
+            "null": "Answer the challenge: succeed or fail.",
+            "invalid_choice": "Choose succeed or fail.",  # never echoes the input
+        },
+    )
+
+
+def challenge_answer(request):
+    """The validated `result` of a form or JSON POST, or the JsonResponse refusing it."""
+    if request.content_type == "application/json":
+        try:
+            data = loads_strict(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            message = str(error) if isinstance(error, ValueError) else "The body is not UTF-8."
+            body = envelope("invalid_request_error", "parse_error", message)
+            return None, JsonResponse(body, status=400)
+    else:
+        data = request.POST
+    answer = ChallengeAnswerSerializer(data=data)
+    if not answer.is_valid():
+        return None, JsonResponse(validation_envelope(answer.errors), status=400)
+    return answer.validated_data["result"], None
 
 
 def in_sandbox_state(fn, write=True):
@@ -81,7 +112,11 @@ def stripe_api(request, path):
 
 @csrf_exempt
 def three_d_secure(request, intent_id):
-    """The issuer's challenge page: GET shows it, POST result=succeed|fail answers it."""
+    """The issuer's challenge page: GET shows it, POST result=succeed|fail answers it.
+
+    The answer comes as a form field or a JSON body; without one the intent is left
+    as it is (400 `validation_error`, param `result`).
+    """
     if not testing.is_installed():
         return _not_sandbox()
     return in_sandbox_state(lambda: challenge(request, intent_id), write=request.method == "POST")
@@ -101,10 +136,9 @@ def challenge(request, intent_id):
         return JsonResponse(
             envelope("invalid_request_error", "method_not_allowed", "GET or POST."), status=405
         )
-    result = request.POST.get("result", "succeed")
-    if result not in ("succeed", "fail"):
-        body = envelope("invalid_request_error", "invalid", "result is succeed or fail.", "result")
-        return JsonResponse(body, status=400)
+    result, refused = challenge_answer(request)
+    if refused is not None:
+        return refused
     complete = (
         engine.complete_authentication
         if found["object"] == "payment_intent"

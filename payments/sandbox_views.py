@@ -11,7 +11,7 @@ exists only while the fake Stripe runs in sandbox mode.
 import re
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.http import require_http_methods
@@ -19,6 +19,8 @@ from django.views.decorators.http import require_http_methods
 from payments.testing import sandbox_stripe
 
 UNSAFE_SCHEMES = {"javascript", "data", "vbscript", "file"}
+ACTIONS = ("complete", "fail")  # the page's two buttons: anything else answers nothing
+NO_ACTION = "Choose Complete or Fail authentication."
 
 
 class ReturnRedirect(HttpResponseRedirect):
@@ -39,22 +41,61 @@ def with_query(url, params):
     return urlunsplit(parts._replace(query=query))
 
 
+def no_such_intent(intent_id):
+    """The page for a link to an intent the sandbox does not have (a person reads it)."""
+    from django.utils.html import format_html
+
+    from backend.pages import page, shown
+
+    return page(
+        "No such payment to authenticate",
+        [
+            format_html(
+                "There is no PaymentIntent <code>{}</code> waiting for 3-D Secure here.",
+                shown(intent_id),
+            ),
+            format_html(
+                "The link is stale or mistyped, or the sandbox may have been reset since the "
+                "payment began (<code>{}</code> empties it).",
+                "manage.py sandbox reset",
+            ),
+            "Start the payment again from the app: it opens a fresh link.",
+        ],
+        status=404,
+    )
+
+
+def not_in_sandbox():
+    from backend.pages import page
+
+    return page(
+        "No 3-D Secure page here",
+        [
+            "The 3-D Secure test page exists in sandbox mode only (DEBUG on, no Stripe "
+            "key). With a Stripe key, Stripe shows the bank's own page.",
+            "Start the payment again from the app.",
+        ],
+        status=404,
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def three_d_secure(request, intent_id):
     fake = sandbox_stripe()
     if fake is None:
-        raise Http404("The 3-D Secure page exists in sandbox mode only.")
+        return not_in_sandbox()
     intent = fake.intent(intent_id)
     if intent is None:
-        raise Http404(f"No such PaymentIntent: {intent_id}")
+        return no_such_intent(intent_id)
     redirect = (intent.get("next_action") or {}).get("redirect_to_url") or {}
     return_url = redirect.get("return_url")
     context = {"intent": intent, "amount": format_amount(intent), "return_url": return_url}
     if request.method == "GET":
         return render(request, "payments/sandbox_3ds.html", context)
     action = request.POST.get("action")
-    if action not in ("complete", "fail"):
-        return HttpResponseBadRequest("action must be complete or fail")
+    if action not in ACTIONS:
+        context["error"] = NO_ACTION
+        return render(request, "payments/sandbox_3ds.html", context, status=400)
     if intent["status"] != "requires_action":
         context["error"] = f"This PaymentIntent is {intent['status']}: nothing to authenticate."
         return render(request, "payments/sandbox_3ds.html", context, status=409)
@@ -91,13 +132,17 @@ class ThreeDSecurePages:
         match = re.fullmatch(r"/3ds/([^/]+)/?", path)
         intent = self.sandbox.intent(match.group(1)) if match else None
         if intent is None:
-            return FakeResponse(404, b"No such PaymentIntent", {"Content-Type": "text/plain"})
+            page = no_such_intent(match.group(1) if match else path)
+            return FakeResponse(404, page.content, {"Content-Type": page["Content-Type"]})
         redirect = (intent.get("next_action") or {}).get("redirect_to_url") or {}
         context = {"intent": intent, "amount": format_amount(intent)}
         status = 200
         if method.upper() == "POST":
-            action = parse_qs(body.decode()).get("action", [""])[0]
-            if action not in ("complete", "fail") or intent["status"] != "requires_action":
+            action = parse_qs(body.decode(errors="replace")).get("action", [""])[0]
+            if action not in ACTIONS:
+                context["error"] = NO_ACTION
+                status = 400
+            elif intent["status"] != "requires_action":
                 context["error"] = f"This PaymentIntent is {intent['status']}."
                 status = 409
             else:

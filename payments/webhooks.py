@@ -27,6 +27,14 @@ ERROR_FIELDS = {"code": 64, "decline_code": 64, "message": 500}
 MAX_PAYMENT_ID_DIGITS = 18
 
 
+# Stripe's header is "t=<unix time>,v1=<hex>[,v1=...][,v0=...]": a few hundred characters
+# (one v1 per active signing secret). Anything longer or outside printable ASCII is not
+# one, and never reaches the verifier: its hmac.compare_digest raises TypeError on a
+# non-ASCII str (a 500), which is what a WSGI server's latin-1 decoding of UTF-8 bytes
+# (PEP 3333) hands over.
+MAX_SIGNATURE_LENGTH = 4096
+
+
 class InvalidEvent(ValueError):
     pass
 
@@ -35,21 +43,27 @@ def invalid(message):
     return ApiError(f"The webhook body is not a Stripe event: {message}", code="invalid_payload")
 
 
+def bad_signature(message):
+    return ApiError(message, code="invalid_signature", param="Stripe-Signature")
+
+
 def construct_event(payload, signature, secret, tolerance=stripe.Webhook.DEFAULT_TOLERANCE):
     """A verified, well-formed stripe.Event from the raw body, or an ApiError (400)."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise invalid("the body is not UTF-8 text.") from None
+    signature = signature or ""
+    if len(signature) > MAX_SIGNATURE_LENGTH or not is_printable_ascii(signature):
+        raise bad_signature(
+            "The Stripe-Signature header is not Stripe's (t=...,v1=..., printable ASCII, "
+            f"at most {MAX_SIGNATURE_LENGTH} characters)."
+        )
     try:
         # The stripe library's own check (timestamp tolerance, v1 scheme, constant time).
-        stripe.WebhookSignature.verify_header(text, signature or "", secret, tolerance)
+        stripe.WebhookSignature.verify_header(text, signature, secret, tolerance)
     except stripe.SignatureVerificationError as error:
-        raise ApiError(
-            "The Stripe-Signature header does not verify.",
-            code="invalid_signature",
-            param="Stripe-Signature",
-        ) from error
+        raise bad_signature("The Stripe-Signature header does not verify.") from error
     try:
         data = loads_strict(text)
     except ValueError as error:

@@ -220,3 +220,86 @@ class SchemaTests(APITestCase):
         )
         scheme = schema["components"]["securitySchemes"]["tokenAuth"]
         self.assertEqual((scheme["in"], scheme["name"]), ("header", "Authorization"))
+
+
+@FAST_HASHER
+class AuthorizationSchemeTests(APITestCase):
+    """`Authorization: Token` or `Bearer` (issue 19, #5b); any other scheme is named as such."""
+
+    def setUp(self):
+        User.objects.create_user("dan", password=STRONG)
+        signed_in = self.client.post(reverse("token"), {"username": "dan", "password": STRONG})
+        self.token = signed_in.json()["token"]
+
+    def me(self, authorization):
+        return self.client.get(reverse("me"), HTTP_AUTHORIZATION=authorization)
+
+    def assertRefused(self, response, code, message=None):
+        self.assertEqual(response.status_code, 401, response.content)
+        error = response.json()["error"]
+        self.assertEqual(error["code"], code)
+        if message is not None:
+            self.assertEqual(error["message"], message)
+        self.assertEqual(response["WWW-Authenticate"], "Token")
+        return error
+
+    def test_bearer_is_accepted_as_token_is_in_any_case(self):
+        for scheme in ("Token", "Bearer", "bearer", "BEARER", "token"):
+            with self.subTest(scheme):
+                response = self.me(f"{scheme} {self.token}")
+                self.assertEqual(response.status_code, 200, response.content)
+                self.assertEqual(response.json()["username"], "dan")
+
+    def test_a_bearer_token_signs_this_device_out(self):
+        self.assertEqual(
+            self.client.delete(
+                reverse("token"), HTTP_AUTHORIZATION=f"Bearer {self.token}"
+            ).status_code,
+            204,
+        )
+        self.assertRefused(self.me(f"Bearer {self.token}"), "authentication_failed")
+        self.assertFalse(DeviceSession.objects.exists())
+
+    def test_a_bad_bearer_token_is_refused_as_a_bad_token_is(self):
+        self.assertRefused(
+            self.me("Bearer " + "0" * 64), "authentication_failed", "Invalid token: sign in again."
+        )
+        self.assertRefused(self.me("Bearer"), "authentication_failed")
+        self.assertRefused(self.me(f"Bearer {self.token} extra"), "authentication_failed")
+
+    def test_another_scheme_is_a_401_naming_the_accepted_ones(self):
+        for header in (f"Basic {self.token}", f"JWT {self.token}", "Digest a=b", self.token):
+            with self.subTest(header):
+                error = self.assertRefused(self.me(header), "authentication_failed")
+                self.assertIn('"Authorization: Token <token>"', error["message"])
+                self.assertIn('"Authorization: Bearer <token>"', error["message"])
+                self.assertNotIn(self.token, error["message"])  # input is not echoed
+
+    def test_no_credentials_is_still_not_authenticated(self):
+        self.assertRefused(
+            self.client.get(reverse("me")),
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        )
+
+    def test_another_scheme_changes_nothing_where_no_sign_in_is_needed(self):
+        schema = self.client.get(reverse("schema"), HTTP_AUTHORIZATION="Basic c3RhZ2luZzpzZWNyZXQ=")
+        self.assertEqual(schema.status_code, 200)
+        browser = self.client_class()  # a staff browser behind HTTP Basic (e.g. staging)
+        browser.force_login(User.objects.get(username="dan"))
+        me = browser.get(reverse("me"), HTTP_AUTHORIZATION="Basic c3RhZ2luZzpzZWNyZXQ=")
+        self.assertEqual(me.status_code, 200, me.content)
+
+    def test_the_schema_describes_both_schemes(self):
+        schema = self.client.get(
+            reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json"
+        ).json()
+        schemes = schema["components"]["securitySchemes"]
+        self.assertEqual(schemes["bearerAuth"]["type"], "http")
+        self.assertEqual(schemes["bearerAuth"]["scheme"], "bearer")
+        self.assertEqual(
+            (schemes["tokenAuth"]["in"], schemes["tokenAuth"]["name"]), ("header", "Authorization")
+        )
+        me = schema["paths"]["/api/me/"]["get"]["security"]
+        self.assertIn({"tokenAuth": []}, me)
+        self.assertIn({"bearerAuth": []}, me)  # either one (OpenAPI: entries are alternatives)

@@ -470,6 +470,53 @@ class WebhookHostileTests(FakeStripeMixin, HostileCase):
         )  # fmt: skip
         self.assertRefused(deep_unsigned, {"invalid_signature"})
 
+    def deliver_signed_as(self, signature):
+        payload = json.dumps(stripe_event()).encode()
+        return self.client.generic(
+            "POST", reverse("stripe-webhook"), payload, content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+        )  # fmt: skip
+
+    def test_odd_signature_headers_are_invalid_signature_not_500(self):
+        # A WSGI server hands header bytes over decoded as latin-1 (PEP 3333): the
+        # UTF-8 bytes of "é" arrive as "Ã©". hmac.compare_digest raises TypeError on
+        # non-ASCII str, inside stripe's verifier (issue 19, #3).
+        good = sign_bytes(json.dumps(stripe_event()).encode(), SECRET)
+        cases = {
+            "UTF-8 bytes, latin-1 decoded": b"t=1,v1=\xc3\xa9".decode("latin-1"),
+            "a lone latin-1 byte": "t=1,v1=\xe9",
+            "non-ASCII digits in t": "t=\u0661,v1=" + "a" * 64,
+            "a good signature and a non-ASCII one": good + ",v1=\xe9",
+            "empty": "",
+            "blank": "   ",
+            "NUL": "t=1,v1=\x00",
+            "control characters": "t=1,\r\nv1=\x1b[31m",
+            "DEL": "t=1,v1=\x7f",
+            "very long": "t=1," + ",".join(["v1=" + "a" * 64] * 2000),
+            "huge timestamp": "t=" + "9" * 5000 + ",v1=" + "a" * 64,
+            "not the format": "sha256=abc",
+        }
+        for name, header in cases.items():
+            with self.subTest(name):
+                self.assertRefusedUnchanged(
+                    lambda header=header: self.deliver_signed_as(header), {"invalid_signature"}
+                )
+
+    @hostile_settings
+    @given(
+        header=st.one_of(
+            st.binary(max_size=300).map(lambda raw: raw.decode("latin-1")),  # as WSGI decodes
+            st.text(max_size=300),
+            # a signature that verifies, with something no Stripe header holds after it
+            st.builds(
+                lambda junk: sign_bytes(json.dumps(stripe_event()).encode(), SECRET) + junk,
+                st.text(st.characters(min_codepoint=0x7F), min_size=1, max_size=20),
+            ),
+        )
+    )
+    def test_property_any_signature_header_is_a_4xx(self, header):
+        self.assertRefusedUnchanged(lambda: self.deliver_signed_as(header), {"invalid_signature"})
+
     @hostile_settings
     @given(
         field=st.sampled_from(["id", "type", "created", "data", "object"]),

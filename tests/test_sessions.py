@@ -3,8 +3,11 @@ expiry with sliding renewal, a cap per user, a password change, and push devices
 that go with the session that registered them."""
 
 from datetime import timedelta
+from unittest import mock
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
@@ -12,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient, APITestCase
 
-from accounts.authentication import EXPIRED_TOKEN
+from accounts.authentication import EXPIRED_TOKEN, INVALID_TOKEN, PASSWORD_CHANGED
 from accounts.models import DeviceSession, PendingUnregistration
 from notifications.models import Device
 from notifications.testing import FakeNotificationServicesMixin
@@ -326,3 +329,110 @@ class DeviceRemovalTests(SignedInDevicesMixin, FakeNotificationServicesMixin, AP
         self.assertEqual(len(self.push.unregistered), 1)
         listing = browser.get(reverse("admin:accounts_devicesession_changelist"))
         self.assertEqual(listing.status_code, 200)
+
+
+@FAST_HASHER
+class PasswordChangedElsewhereTests(
+    SignedInDevicesMixin, FakeNotificationServicesMixin, APITestCase
+):
+    """A password set by any path signs every device out (issue 19, #5a).
+
+    Each session keeps the user's session auth hash (Django's HMAC of the password hash)
+    from when it signed in; authentication refuses it once the password differs, and the
+    user's save signs the devices out at once, push registrations included.
+    """
+
+    NEW = "another-horse-battery-77"
+
+    def signed_in_devices(self):
+        phone, tablet = self.device(), self.device("Dan's iPad")
+        self.register_push(phone, "apns-phone")
+        self.register_push(tablet, "apns-tablet")
+        self.hwids = set(Device.objects.values_list("hwid", flat=True))
+        return phone, tablet
+
+    def register_push(self, client, push_token):
+        response = client.post(reverse("devices"), {"platform": "ios", "push_token": push_token})
+        self.assertEqual(response.status_code, 201, response.content)
+
+    def assertAllSignedOut(self, *clients, message=INVALID_TOKEN):
+        """Signed out: at once by the user's save (the session is gone: "Invalid token"),
+        or on the device's next request when no save told us (PASSWORD_CHANGED)."""
+        for client in clients:
+            error = self.assertSignedOut(client)
+            self.assertEqual(error["message"], message)
+        self.assertFalse(DeviceSession.objects.filter(user=self.user).exists())
+        self.assertFalse(Device.objects.exists())
+        self.assertEqual(set(self.push.unregistered), self.hwids)
+        self.device(password=self.NEW)  # signing in again works
+
+    def test_the_admin_password_form_signs_every_device_out(self):
+        phone, tablet = self.signed_in_devices()
+        staff = Client()
+        staff.force_login(User.objects.create_superuser("root", password=STRONG))
+        with self.captureOnCommitCallbacks(execute=True):
+            response = staff.post(
+                reverse("admin:auth_user_password_change", args=[self.user.pk]),
+                {"usable_password": "true", "password1": self.NEW, "password2": self.NEW},
+            )
+        self.assertEqual(response.status_code, 302, response.content)
+        self.assertEqual(len(self.push.unregistered), 2)  # at once, not on the devices' next call
+        self.assertAllSignedOut(phone, tablet)
+
+    def test_manage_py_changepassword_signs_every_device_out(self):
+        phone, tablet = self.signed_in_devices()
+        with mock.patch("getpass.getpass", return_value=self.NEW):
+            with self.captureOnCommitCallbacks(execute=True):
+                call_command("changepassword", "dan", stdout=open("/dev/null", "w"))
+        self.assertEqual(len(self.push.unregistered), 2)
+        self.assertAllSignedOut(phone, tablet)
+
+    def test_set_password_and_save_signs_every_device_out(self):
+        phone, tablet = self.signed_in_devices()
+        user = User.objects.get(pk=self.user.pk)
+        user.set_password(self.NEW)
+        with self.captureOnCommitCallbacks(execute=True):
+            user.save()
+        self.assertAllSignedOut(phone, tablet)
+
+    def test_even_a_queryset_update_signs_devices_out_on_their_next_request(self):
+        phone, tablet = self.signed_in_devices()
+        User.objects.filter(pk=self.user.pk).update(password=make_password(self.NEW))  # no signal
+        self.assertEqual(DeviceSession.objects.filter(user=self.user).count(), 2)
+        self.assertAllSignedOut(phone, tablet, message=PASSWORD_CHANGED)
+
+    def test_saving_the_user_without_a_new_password_keeps_the_devices(self):
+        phone, tablet = self.signed_in_devices()
+        with self.captureOnCommitCallbacks(execute=True):
+            user = User.objects.get(pk=self.user.pk)
+            user.email = "dan@example.com"
+            user.save()
+            user.save(update_fields=["last_login"])
+        for client in (phone, tablet):
+            self.assertEqual(client.get(reverse("me")).status_code, 200)
+        self.assertEqual(self.push.unregistered, [])
+
+    def test_the_apis_password_change_still_keeps_this_device(self):
+        phone, tablet = self.signed_in_devices()
+        with self.captureOnCommitCallbacks(execute=True):
+            response = phone.post(
+                reverse("password"), {"current_password": STRONG, "new_password": self.NEW}
+            )
+        self.assertEqual(response.json(), {"signed_out": 1})
+        self.assertEqual(phone.get(reverse("me")).status_code, 200)
+        self.assertEqual(self.assertSignedOut(tablet)["message"], INVALID_TOKEN)  # ended at once
+        self.assertEqual(len(self.push.unregistered), 1)
+        self.assertEqual(
+            list(DeviceSession.objects.values_list("pk", flat=True)), [phone.session_id]
+        )
+
+    def test_a_rotated_secret_key_in_the_fallbacks_keeps_the_devices(self):
+        phone = self.device()
+        with override_settings(SECRET_KEY="r" * 60, SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+            self.assertEqual(phone.get(reverse("me")).status_code, 200)
+            session = DeviceSession.objects.get(pk=phone.session_id)
+            self.assertEqual(session.auth_hash, self.user.get_session_auth_hash())  # re-keyed
+            with override_settings(SECRET_KEY_FALLBACKS=[]):
+                self.assertEqual(phone.get(reverse("me")).status_code, 200)
+        with override_settings(SECRET_KEY="s" * 60):  # neither the key nor a fallback
+            self.assertEqual(self.assertSignedOut(phone)["message"], PASSWORD_CHANGED)

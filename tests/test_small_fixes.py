@@ -1,16 +1,23 @@
-"""TODOS_API_URL shows what the client calls; /api/ 404 and 405 in the envelope; ports."""
+"""TODOS_API_URL shows what the client calls; /api/ 404 and 405 in the envelope, pages for
+people elsewhere; ports; the README's staff account."""
 
+import os
 import socket
+from unittest import mock
 
 import requests
 import responses
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import SimpleTestCase, TestCase, override_settings
+from django.urls import reverse
+from rest_framework.test import APIClient
 
 from backend.fakeservices import start_fake_services
 from notifications.models import NotificationLog
 from notifications.tasks import send_reminder
+from payments.testing import install_sandbox, stripe_globals
 
 User = get_user_model()
 
@@ -62,11 +69,71 @@ class ApiErrorPagesTests(TestCase):
         with override_settings(DEBUG=True):
             self.assertEqual(self.client.get("/api/health").status_code, 301)
 
-    def test_pages_outside_the_api_keep_djangos_404(self):
+
+class PagesOutsideTheApiTests(TestCase):
+    """A person outside /api/ gets a small page saying what to do, never Django's debug
+    404 listing the URL patterns; the browser's /favicon.ico gets an icon (issue 19, #6)."""
+
+    DEBUG_PAGE = "Django tried these URL patterns"
+
+    def assertPage(self, response, *says):
+        self.assertEqual(response.status_code, 404, response.content)
+        self.assertEqual(response["Content-Type"], "text/html; charset=utf-8")
+        self.assertNotContains(response, self.DEBUG_PAGE, status_code=404)
+        self.assertNotContains(response, "URLconf", status_code=404)
+        self.assertLess(len(response.content), 4096)
+        for text in says:
+            self.assertContains(response, text, status_code=404)
+
+    def test_an_unknown_page_points_at_the_api_and_its_docs_with_debug_on_and_off(self):
+        for debug in (True, False):
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                for method in ("get", "post"):
+                    response = getattr(self.client, method)("/nowhere/")
+                    self.assertPage(response, "/nowhere/", 'href="/api/docs/"', "/api/")
+
+    def test_a_stale_3ds_link_says_what_happened_and_what_to_do(self):
+        self.enterContext(stripe_globals())
+        install_sandbox().engine.reset()
         with override_settings(DEBUG=True):
-            response = self.client.get("/nowhere/")
+            response = self.client.get("/sandbox/3ds/pi_nope/")
+        self.assertPage(
+            response, "pi_nope", "stale or mistyped", "sandbox may have been reset",
+            "Start the payment again from the app",
+        )  # fmt: skip
+
+    def test_a_3ds_link_outside_sandbox_mode_says_so(self):
+        with override_settings(DEBUG=True):
+            self.assertPage(self.client.get("/sandbox/3ds/pi_123/"), "sandbox mode")
+
+    def test_the_page_escapes_what_the_url_holds(self):
+        with override_settings(DEBUG=True):
+            response = self.client.get("/<script>alert(1)</script>/")
+        self.assertPage(response, "&lt;script&gt;")
+        self.assertNotContains(response, "<script>", status_code=404)
+
+    def test_a_missing_slash_still_redirects_outside_the_api(self):
+        with override_settings(DEBUG=True):
+            self.assertEqual(self.client.get("/sandbox/3ds/pi_nope").status_code, 301)
+
+    def test_the_favicon_is_a_real_icon_with_debug_on_and_off(self):
+        for debug in (True, False):
+            with self.subTest(debug=debug), override_settings(DEBUG=debug):
+                response = self.client.get("/favicon.ico")
+                self.assertEqual(response.status_code, 200)
+                self.assertEqual(response["Content-Type"], "image/x-icon")
+                self.assertIn("max-age", response["Cache-Control"])
+                icon = response.content
+                # ICONDIR: reserved 0, type 1 (icon), one image; the image a PNG
+                self.assertEqual(icon[:6], b"\x00\x00\x01\x00\x01\x00")
+                self.assertIn(b"\x89PNG", icon)
+                self.assertLess(len(icon), 1024)
+
+    def test_api_paths_keep_the_json_envelope(self):
+        with override_settings(DEBUG=True):
+            response = self.client.get("/api/sandbox/3ds/pi_nope/")
         self.assertEqual(response.status_code, 404)
-        self.assertNotEqual(response["Content-Type"], "application/json")
+        self.assertEqual(response["Content-Type"], "application/json")
 
 
 class FakeServicesPortTests(SimpleTestCase):
@@ -81,3 +148,29 @@ class FakeServicesPortTests(SimpleTestCase):
             self.assertEqual(answer.json()["id"], 1)
         finally:
             server.stop()
+
+
+@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+class StaffAccountTests(TestCase):
+    """The README's way to a $STAFF_TOKEN: createsuperuser, then sign in (issue 19, #6)."""
+
+    def test_createsuperuser_then_sign_in_reaches_the_staff_endpoints(self):
+        password = "staff-horse-battery-42"
+        with mock.patch.dict(os.environ, {"DJANGO_SUPERUSER_PASSWORD": password}):
+            call_command(
+                "createsuperuser", "--noinput", "--username", "staff",
+                "--email", "staff@example.com", stdout=open(os.devnull, "w"),
+            )  # fmt: skip
+        client = APIClient()
+        signed_in = client.post(
+            reverse("token"), {"username": "staff", "password": password, "device_name": "curl"}
+        )
+        self.assertEqual(signed_in.status_code, 200, signed_in.content)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {signed_in.json()['token']}")
+        # staff get past the permission check (404: no such payment), others do not (403)
+        self.assertEqual(client.post(reverse("payment-capture", args=[999])).status_code, 404)
+        User.objects.create_user("ada", password=password)
+        other = APIClient()
+        token = other.post(reverse("token"), {"username": "ada", "password": password}).json()
+        other.credentials(HTTP_AUTHORIZATION=f"Token {token['token']}")
+        self.assertEqual(other.post(reverse("payment-capture", args=[999])).status_code, 403)

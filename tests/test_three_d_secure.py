@@ -130,3 +130,84 @@ class FakeServicesThreeDSecureTests(SimpleTestCase):
             self.assertEqual(
                 stripe.PaymentIntent.retrieve(intent.id).status, "requires_payment_method"
             )
+
+
+class ThreeDSecureAnswerRequiredTests(TestCase):
+    """A missing answer is not an approval, on every 3-D Secure page (issue 19, #4)."""
+
+    def setUp(self):
+        self.enterContext(stripe_globals())
+        self.sandbox = install_sandbox()
+        self.sandbox.engine.reset()
+        pay = dict(amount=900, currency="usd", payment_method="pm_card_threeDSecure2Required")
+        self.intent = self.sandbox.call(lambda: stripe.PaymentIntent.create(**pay, confirm=True)).id
+
+    def status(self):
+        return self.sandbox.call(lambda: stripe.PaymentIntent.retrieve(self.intent).status)
+
+    def assert_refused(self, response, field_code):
+        self.assertEqual(response.status_code, 400, response.content)
+        error = response.json()["error"]
+        self.assertEqual((error["code"], error["param"]), ("validation_error", "result"))
+        self.assertEqual(error["fields"]["result"][0]["code"], field_code)
+        self.assertEqual(self.status(), "requires_action")
+
+    def test_the_curl_page_refuses_a_post_without_result(self):
+        url = f"/api/sandbox/3ds/{self.intent}/"
+        self.assert_refused(self.client.post(url), "required")
+        self.assert_refused(self.client.post(url, {"other": "succeed"}), "required")
+        self.assert_refused(self.client.post(url, {"result": ""}), "invalid_choice")
+        self.assert_refused(
+            self.client.post(url, {"result": None}, content_type="application/json"), "null"
+        )
+        self.assert_refused(self.client.post(url, {}, content_type="application/json"), "required")
+
+    def test_the_curl_page_refuses_an_unknown_result_without_echoing_it(self):
+        answer = self.client.post(f"/api/sandbox/3ds/{self.intent}/", {"result": "maybe"})
+        self.assert_refused(answer, "invalid_choice")
+        self.assertNotIn("maybe", answer.json()["error"]["message"])
+
+    def test_the_curl_page_takes_json_too(self):
+        url = f"/api/sandbox/3ds/{self.intent}/"
+        broken = self.client.post(url, "{", content_type="application/json")
+        self.assertEqual(broken.json()["error"]["code"], "parse_error")
+        self.assert_refused(
+            self.client.post(url, {"result": 1}, content_type="application/json"), "invalid_choice"
+        )
+        failed = self.client.post(url, {"result": "fail"}, content_type="application/json")
+        self.assertEqual(failed.json(), {"id": self.intent, "status": "requires_payment_method"})
+
+    def test_the_browser_page_refuses_a_post_without_action(self):
+        url = reverse("sandbox-3ds", args=[self.intent])
+        for data in ({}, {"action": ""}, {"action": "maybe"}):
+            with self.subTest(data):
+                page = self.client.post(url, data)
+                self.assertContains(page, "Choose Complete or Fail authentication", status_code=400)
+                self.assertContains(page, 'id="complete"', status_code=400)  # answer it again
+                self.assertEqual(self.status(), "requires_action")
+
+    def test_the_fakeservices_page_refuses_a_post_without_action(self):
+        from backend.fakeservices import default_mounts, forwarding_stripe, start_fake_services
+        from payments.testing import FakeStripe
+
+        wrapper, _ = forwarding_stripe(engine=FakeStripe())
+        server = start_fake_services(default_mounts(wrapper))
+        self.addCleanup(server.stop)
+        wrapper.public_url = server.url
+        with stripe_server(server.url + "/stripe"):
+            intent = stripe.PaymentIntent.create(
+                amount=900, currency="usd", payment_method="pm_card_threeDSecure2Required",
+                confirm=True, return_url="https://shop.example/back",
+            )  # fmt: skip
+            page_url = intent.next_action.redirect_to_url.url
+            for data in ({}, {"action": "maybe"}):
+                with self.subTest(data):
+                    page = requests.post(page_url, data=data, allow_redirects=False, timeout=5)
+                    self.assertEqual(page.status_code, 400)
+                    self.assertIn("Choose Complete or Fail authentication", page.text)
+                    self.assertEqual(
+                        stripe.PaymentIntent.retrieve(intent.id).status, "requires_action"
+                    )
+        stale = requests.get(f"{server.url}/sandbox/3ds/pi_nope/", timeout=5)
+        self.assertEqual(stale.status_code, 404)
+        self.assertIn("stale or mistyped", stale.text)  # the same page as the sandbox's (#6)
