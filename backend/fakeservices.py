@@ -1,6 +1,6 @@
 """What `manage.py fakeservices` serves, and a helper for tests to serve it in a thread."""
 
-from backend.fakes import FakeServer
+from fakes.server import FakeServer
 
 
 def default_mounts(stripe_fake=None):

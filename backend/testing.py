@@ -27,9 +27,21 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test.utils import override_settings
 
-from backend import netguard
+from fakes import netguard
 
 DEFAULT_TODOS_URL = "https://todos.fake.invalid/"
+
+# The network guard's advice names this project's wrappers (both runners import this module
+# before they enable the guard).
+netguard.configure(
+    advice={
+        "stripe.com": "use payments.testing.fake_stripe() (or MockToken) to fake Stripe",
+        "pushwoosh.com": "use notifications.testing.fake_push() or `responses` to fake pushes",
+        "jsonplaceholder.typicode.com": "use notifications.testing.fake_todos() to fake the todo API",
+    },
+    remedy="A test that truly needs the network uses @backend.testing.real_network and runs "
+    "with REAL_NETWORK_TESTS=1.",
+)
 
 
 class Fakes:
@@ -62,7 +74,7 @@ class Fakes:
 
 
 def _mounted_fake(url, default):
-    from backend.fakes import RequestsAdapter
+    from fakes.transport import RequestsAdapter
     from notifications.http import session
 
     try:
@@ -113,7 +125,7 @@ def _default_settings():
 
 
 def _point_clients_at_defaults():
-    from backend.fakes import RequestsAdapter
+    from fakes.transport import RequestsAdapter
     from notifications.http import session
     from notifications.testing import FAKE_PUSH_URL
     from payments.testing import TEST_API_KEY, DefaultFakeStripeClient

@@ -1,6 +1,6 @@
 """Fakes for the push provider (Pushwoosh Remote API) and the todo API (JSONPlaceholder).
 
-Each is a `handle(method, path, query, body, headers)` object (backend.fakes), so
+Each is a `handle(method, path, query, body, headers)` object (fakes.contract), so
 it runs in process through `fake_push()` / `fake_todos()` (a transport adapter
 on notifications.http.session, no socket) or over HTTP under `fakeservices`.
 `FakePushProvider.outbox` is what users would have received, like mail.outbox.
@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from django.test import override_settings
 
-from backend.fakes import FakeResponse, FaultPlan, RequestsAdapter, TransportFault, mounted
+from fakes.contract import FakeResponse, FaultPlan, TransportFault
+from fakes.transport import RequestsAdapter, mounted
 from notifications import todos
 from notifications.http import session
 

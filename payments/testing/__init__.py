@@ -18,8 +18,8 @@ import requests
 import stripe
 from requests.structures import CaseInsensitiveDict
 
-from backend.fakes import TransportFault
-from backend.netguard import is_loopback
+from fakes.contract import TransportFault
+from fakes.netguard import is_loopback
 from payments.testing import cards
 from payments.testing.engine import FakeStripe, StripeError, sign_webhook
 
@@ -151,7 +151,7 @@ class DefaultFakeStripeClient(FakeStripeHTTPClient):
         return _default[-1] if _default else shared_engine
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
-        from backend.fakes import requests_send_patched
+        from fakes.transport import requests_send_patched
 
         if requests_send_patched():
             if self._real is None:

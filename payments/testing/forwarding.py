@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from backend.netguard import is_loopback
+from fakes.netguard import is_loopback
 from payments.testing.engine import sign_webhook
 
 logger = logging.getLogger(__name__)

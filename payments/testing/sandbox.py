@@ -15,8 +15,8 @@
 import json
 from urllib.parse import urlencode
 
-from backend.fakes import FakeResponse
 from backend.sandbox_store import MemoryStore, SharedFake
+from fakes.contract import FakeResponse
 from payments.testing.engine import decode_form
 
 THREE_DS_PATH = "/sandbox/3ds/{id}/"

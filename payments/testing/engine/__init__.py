@@ -19,7 +19,7 @@ through any transport. Layout (after moto's models/responses/urls split):
 import copy
 import threading
 
-from backend.fakes import FaultPlan
+from fakes.contract import FaultPlan
 from payments.testing.engine.client_side import ClientSide
 from payments.testing.engine.events import Events, sign_webhook
 from payments.testing.engine.generic import Generic

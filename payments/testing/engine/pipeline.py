@@ -5,7 +5,7 @@ import json
 import re
 import secrets
 
-from backend.fakes import FakeResponse, TransportFault
+from fakes.contract import FakeResponse, TransportFault
 from payments.testing.engine import params as declared
 from payments.testing.engine.routes import router
 from payments.testing.engine.wire import (
