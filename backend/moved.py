@@ -18,16 +18,17 @@ def warn_moved(old, new, stacklevel=3):
     )
 
 
-def alias_module(old, new, submodules=()):
-    """Make module `old` the module `new` (and `old.<name>` each `new.<name>`), warning once.
+def alias_module(old, new, submodules=(), package=None):
+    """Make module `old` the module `new`, warning once; and each `old.<name>` of
+    `submodules` the module `<package>.<name>` (`package` defaults to `new`).
 
-    Call it from the old module's body; importlib then binds the new module wherever the
-    old name is imported.
+    Call it from the old module's body: importlib then binds the new module wherever the
+    old name is imported, and finds the old submodules' names already taken.
     """
     warn_moved(old, new, stacklevel=4)
     sys.modules[old] = importlib.import_module(new)
     for name in submodules:
-        sys.modules[f"{old}.{name}"] = importlib.import_module(f"{new}.{name}")
+        sys.modules[f"{old}.{name}"] = importlib.import_module(f"{package or new}.{name}")
 
 
 def moved_attributes(old, names):

@@ -4,9 +4,8 @@ While enabled, name look-ups, connections and datagrams to anything but loopback
 (127.0.0.0/8, ::1, "localhost") or a Unix socket raise NetworkBlocked at once,
 before any DNS query or packet, naming the host and port and saying how to fake
 the service instead. `enable()` / `disable()`, or `allowed()` to lift it for a
-block. This project's runners enable it for the whole run (backend.test_runner,
-conftest.py); any pytest suite can opt in with `--fakes-netguard`
-(fakes.pytest_plugin).
+block. A suite enables it for its whole run; any pytest suite can opt in with
+`--fakes-netguard` (fakes.pytest_plugin).
 
 Why not pytest-socket alone: its connect() guard lets the DNS look-up through
 (urllib3 resolves the name before connecting), reports neither the port nor a

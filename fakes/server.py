@@ -24,8 +24,8 @@ class _Headers(dict):
 
 
 # A fake's store only grows: every full collection would walk all of it again, so a long
-# run slows down as it stores. A dedicated server process (manage.py fakeservices, the
-# benchmark) moves what has survived into the permanent generation every so often.
+# run slows down as it stores. A process that only serves fakes moves what has survived
+# into the permanent generation every so often.
 FREEZE_EVERY = 2000
 
 
@@ -136,7 +136,7 @@ class FakeServer:
 
     uvicorn (httptools parser, HTTP/1.1 keep-alive) runs the fakes in one event loop,
     in a daemon thread (`start()`/`stop()`, or a context manager) or in the calling
-    thread (`serve_forever()`, for `manage.py fakeservices`). The socket is bound in
+    thread (`serve_forever()`, for a process that only serves). The socket is bound in
     the constructor, so a taken port fails there with OSError, and `.url` is known
     before the server runs. Fakes are plain synchronous objects: each request runs
     to completion on the loop, so a fake sees one request at a time. `freeze_gc=True`
@@ -177,7 +177,7 @@ class FakeServer:
             loop="uvloop" if _has_uvloop() else "asyncio",
             lifespan="off",
             access_log=False,
-            log_config=None,  # leave the process's logging (Django's LOGGING) alone
+            log_config=None,  # leave the process's logging (a framework's logging set-up) alone
             log_level="warning",
             server_header=False,
             timeout_keep_alive=30,

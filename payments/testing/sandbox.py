@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from backend.sandbox_store import MemoryStore, SharedFake
 from fakes.contract import FakeResponse
-from payments.testing.engine import decode_form
+from fakes.stripe import decode_form
 
 THREE_DS_PATH = "/sandbox/3ds/{id}/"
 

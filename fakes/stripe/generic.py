@@ -15,8 +15,8 @@ import typing
 import stripe
 from stripe._stripe_object import UntypedStripeObject
 
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.wire import invalid, not_found
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.wire import invalid, not_found
 
 PREFIXES = {
     "account": "acct", "application_fee": "fee", "balance_transaction": "txn",
