@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from backend.fakeservices import default_mounts, forwarding_stripe
 from backend.sandbox_store import new_webhook_secret
+from fakes.pushwoosh import FAKE_APPLICATION, FAKE_AUTH
 from fakes.server import FakeServer
-from notifications.testing import FAKE_APPLICATION, FAKE_AUTH
 
 
 class Command(BaseCommand):
