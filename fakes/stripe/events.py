@@ -4,6 +4,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 import zlib
 
@@ -25,9 +26,7 @@ def snapshot_dictionary():
     refund, a customer) as this engine writes them, with ids and times blanked, so it is the
     same in every process running this code (dumped state loads elsewhere). With it a
     charge's snapshot compresses to a few hundred bytes."""
-    import re
-
-    from fakes.stripe.engine import FakeStripe
+    from fakes.stripe.engine import FakeStripe  # the engine imports this module
 
     engine = FakeStripe()
     engine._emit = lambda type, obj, previous=None: None

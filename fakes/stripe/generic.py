@@ -9,6 +9,7 @@ stripe-mock, nothing here models behaviour: use the stateful resources for that.
 """
 
 import functools
+import re
 import time
 import typing
 
@@ -250,8 +251,6 @@ class Generic:
 
 
 def parse_query(query):
-    import re
-
     pattern = re.compile(
         r"\s*(?:AND\s+)?(metadata\[['\"]([^'\"]+)['\"]\]|[a-z_.]+)\s*(:|>=|<=|>|<)\s*"
         r"(?:['\"]([^'\"]*)['\"]|(\S+))"
