@@ -3,7 +3,8 @@ backend.test_runner, and fixtures named like the accessor (`fakes`, and its part
 
 import pytest
 
-from backend import netguard, testing
+from backend import testing
+from fakes import netguard
 
 
 def pytest_configure(config):

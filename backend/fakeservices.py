@@ -1,6 +1,6 @@
 """What `manage.py fakeservices` serves, and a helper for tests to serve it in a thread."""
 
-from backend.fakes import FakeServer
+from fakes.server import FakeServer
 
 
 def default_mounts(stripe_fake=None):
@@ -26,8 +26,8 @@ def forwarding_stripe(forward_to=None, secret=None, engine=None, retry_delays=No
     event it emits is POSTed there, signed with `secret` (like `stripe listen
     --forward-to`). Returns (the wrapper to mount, its forwarder or None)."""
     from backend.sandbox_store import MemoryStore
+    from fakes.stripe.forwarding import RETRY_DELAYS, WebhookForwarder, http_target
     from payments import testing as stripe_fakes
-    from payments.testing.forwarding import RETRY_DELAYS, WebhookForwarder, http_target
     from payments.testing.sandbox import SandboxStripe
 
     forwarder = None

@@ -35,7 +35,8 @@ def wanted():
 
 
 def webhook_forwarder(secret):
-    from payments.testing.forwarding import WebhookForwarder, http_target, wsgi_target
+    from fakes.stripe.forwarding import WebhookForwarder, http_target
+    from payments.testing.forwarding import wsgi_target
 
     url = settings.SANDBOX_WEBHOOK_FORWARD_TO
     return WebhookForwarder(http_target(url) if url else wsgi_target(), secret)

@@ -39,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-from backend.fakes import TransportFault
+from fakes.contract import TransportFault
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@ import unittest
 
 from django.test.runner import DiscoverRunner
 
-from backend import netguard, testing
+from backend import testing
+from fakes import netguard
 
 
 class ResettingTextTestResult(unittest.TextTestResult):

@@ -27,18 +27,37 @@ from django.conf import settings
 from django.core.cache import caches
 from django.test.utils import override_settings
 
-from backend import netguard
+from fakes import netguard
+from fakes.pushwoosh import FAKE_APPLICATION, FAKE_AUTH, FAKE_PUSH_URL, FakePushProvider
+from fakes.stripe import (
+    TEST_API_KEY,
+    DefaultFakeStripeClient,
+    FakeStripe,
+    current_engine,
+    set_default_engine,
+)
+from fakes.todos import FAKE_TODOS_URL, FakeTodoApi
+from fakes.transport import RequestsAdapter
 
-DEFAULT_TODOS_URL = "https://todos.fake.invalid/"
+DEFAULT_TODOS_URL = FAKE_TODOS_URL
+
+# The network guard's advice names this project's wrappers (both runners import this module
+# before they enable the guard).
+netguard.configure(
+    advice={
+        "stripe.com": "use payments.testing.fake_stripe() (or MockToken) to fake Stripe",
+        "pushwoosh.com": "use notifications.testing.fake_push() or `responses` to fake pushes",
+        "jsonplaceholder.typicode.com": "use notifications.testing.fake_todos() to fake the todo API",
+    },
+    remedy="A test that truly needs the network uses @backend.testing.real_network and runs "
+    "with REAL_NETWORK_TESTS=1.",
+)
 
 
 class Fakes:
     """The fakes a test's code talks to right now (`backend.testing.fakes()`)."""
 
     def __init__(self):
-        from notifications.testing import FakePushProvider, FakeTodoApi
-        from payments.testing import FakeStripe
-
         self.default_stripe = FakeStripe()
         self.default_push = FakePushProvider()
         self.default_todos = FakeTodoApi()
@@ -46,8 +65,6 @@ class Fakes:
     @property
     def stripe(self):
         """The engine the stripe library answers from (a test's own fake_stripe() first)."""
-        from payments.testing import current_engine
-
         return current_engine()
 
     @property
@@ -62,7 +79,6 @@ class Fakes:
 
 
 def _mounted_fake(url, default):
-    from backend.fakes import RequestsAdapter
     from notifications.http import session
 
     try:
@@ -100,8 +116,6 @@ def fakes():
 
 
 def _default_settings():
-    from notifications.testing import FAKE_APPLICATION, FAKE_AUTH, FAKE_PUSH_URL
-
     return {
         "PUSH_API_URL": FAKE_PUSH_URL,
         "PUSH_APPLICATION": FAKE_APPLICATION,
@@ -113,10 +127,7 @@ def _default_settings():
 
 
 def _point_clients_at_defaults():
-    from backend.fakes import RequestsAdapter
     from notifications.http import session
-    from notifications.testing import FAKE_PUSH_URL
-    from payments.testing import TEST_API_KEY, DefaultFakeStripeClient
 
     if not isinstance(stripe.default_http_client, DefaultFakeStripeClient):
         stripe.default_http_client = DefaultFakeStripeClient()
@@ -144,8 +155,6 @@ def uninstall_default_fakes():
     if _installed is None:
         return
     from notifications.http import session
-    from notifications.testing import FAKE_PUSH_URL
-    from payments.testing import set_default_engine
 
     override, saved = _installed
     for name, value in saved.items():
@@ -160,8 +169,6 @@ def uninstall_default_fakes():
 def new_fakes():
     """Fresh default fakes (called before every test)."""
     global _current
-    from payments.testing import set_default_engine
-
     _current = Fakes()
     set_default_engine(_current.default_stripe)
     return _current
@@ -185,7 +192,6 @@ def no_default_fakes():
         yield
         return
     from notifications.http import session
-    from notifications.testing import FAKE_PUSH_URL
 
     override, saved = _installed
     real = {

@@ -48,7 +48,7 @@ def timed(fn, count):
 
 def store_run(stored, args):
     from backend.sandbox_store import SqliteStore
-    from payments.testing.engine import FakeStripe
+    from fakes.stripe import FakeStripe
     from payments.testing.sandbox import SandboxStripe
 
     folder = tempfile.mkdtemp(prefix="pb-store-")
@@ -83,7 +83,7 @@ def main():
     import django
 
     django.setup()
-    from payments.testing.engine import FakeStripe
+    from fakes.stripe import FakeStripe
 
     result = {}
     engine = FakeStripe()

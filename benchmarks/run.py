@@ -37,7 +37,8 @@ sys.path.insert(0, str(HERE))
 
 import stripe_fakes as sf  # noqa: E402  (sets Django up)
 
-from backend.fakes import FakeResponse, FakeServer, TransportFault  # noqa: E402
+from fakes.contract import FakeResponse, TransportFault  # noqa: E402
+from fakes.server import FakeServer  # noqa: E402
 from payments.testing import FakeStripe, encode_form  # noqa: E402
 
 CHARGE_BODY = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"})

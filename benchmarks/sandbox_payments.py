@@ -86,7 +86,7 @@ def inprocess(args):
 
     sandbox.activate()
     if args.stored:  # charges already in the shared sandbox state (as after a day of use)
-        from payments.testing.engine import FakeStripe
+        from fakes.stripe import FakeStripe
 
         wrapper, filler = sandbox._active["stripe"], FakeStripe()
         form = b"amount=500&currency=usd&source=tok_visa"

@@ -1,4 +1,7 @@
-"""Stripe's per-currency rules, shared by our validation and the fake Stripe.
+"""Stripe's per-currency rules, as our validation applies them.
+
+The fake Stripe keeps its own copy (fakes/stripe/currencies.py: a fake imports nothing of
+this project); tests/test_moved_paths.py checks the two tables agree.
 
 Minimum charge amounts in the currency's smallest unit, from Stripe's
 "Minimum and maximum charge amounts" table.

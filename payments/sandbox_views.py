@@ -127,7 +127,7 @@ class ThreeDSecurePages:
 
         from django.template.loader import render_to_string
 
-        from backend.fakes import FakeResponse
+        from fakes.contract import FakeResponse
 
         match = re.fullmatch(r"/3ds/([^/]+)/?", path)
         intent = self.sandbox.intent(match.group(1)) if match else None

@@ -11,8 +11,8 @@ from django.test import SimpleTestCase
 from django.urls import reverse
 from rest_framework.test import APITestCase
 
-from backend import netguard
 from backend.testing import fakes, no_default_fakes, without_default_fakes
+from fakes import netguard
 from notifications import todos
 from notifications.push import PushService
 from notifications.testing import fake_push

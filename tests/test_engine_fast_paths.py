@@ -5,10 +5,10 @@ from urllib.parse import parse_qsl
 
 from django.test import SimpleTestCase
 
-from payments.testing.engine import FakeStripe
-from payments.testing.engine.events import PACK_EVERY
-from payments.testing.engine.routes import router
-from payments.testing.engine.wire import form_pairs
+from fakes.stripe import FakeStripe
+from fakes.stripe.events import PACK_EVERY
+from fakes.stripe.routes import router
+from fakes.stripe.wire import form_pairs
 
 HEADERS = {"Authorization": "Bearer sk_test_fast"}
 CHARGE = b"amount=500&currency=usd&source=tok_visa"

@@ -1,4 +1,4 @@
-"""The fake server (backend.fakes.FakeServer, uvicorn): keep-alive, faults over a socket, shape."""
+"""The fake server (fakes.server.FakeServer, uvicorn): keep-alive, faults over a socket, shape."""
 
 import socket
 
@@ -6,8 +6,8 @@ import requests
 import stripe
 from django.test import SimpleTestCase
 
-from backend.fakes import FakeServer
 from backend.fakeservices import start_fake_services
+from fakes.server import FakeServer
 from payments.testing import FakeStripe, encode_form, stripe_server
 
 CHARGE = encode_form({"amount": 500, "currency": "usd", "source": "tok_visa"}).encode()
@@ -125,7 +125,7 @@ class FakeServerTests(SimpleTestCase):
 
         class Echo:
             def handle(self, method, path, query, body, headers):
-                from backend.fakes import FakeResponse
+                from fakes.contract import FakeResponse
 
                 seen.append((method, path, query, headers.get("X-Thing"), headers["x-THING"]))
                 return FakeResponse(201, body * 1000, {"X-Echo": "yes"})

@@ -7,11 +7,11 @@ import stripe
 from django.test import SimpleTestCase
 
 from backend.fakeservices import start_fake_services
+from fakes.stripe import cards
 from payments.testing import (
     FakeStripe,
     MockCharge,
     MockToken,
-    cards,
     fake_stripe,
     signed_webhook,
     stripe_server,

@@ -7,9 +7,9 @@ own form encoding is what the engine decodes.
 import stripe
 from django.test import SimpleTestCase
 
+from fakes.stripe import decode_form
+from fakes.stripe.params import METADATA_VALUE_LENGTH
 from payments.testing import fake_stripe
-from payments.testing.engine import decode_form
-from payments.testing.engine.params import METADATA_VALUE_LENGTH
 
 AUTH = {"Authorization": "Bearer sk_test_requests"}
 

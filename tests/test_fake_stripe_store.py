@@ -7,8 +7,8 @@ from unittest import mock
 import stripe
 from django.test import SimpleTestCase
 
+from fakes.stripe.wire import FrozenDict
 from payments.testing import FakeStripe, fake_stripe
-from payments.testing.engine.wire import FrozenDict
 
 
 class IndexedListTests(SimpleTestCase):

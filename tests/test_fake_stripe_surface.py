@@ -10,10 +10,10 @@ import stripe
 from django.test import SimpleTestCase
 
 from backend.fakeservices import start_fake_services
+from fakes.stripe import FakeStripe, routes
+from fakes.stripe.coverage import GENERIC, REFUSED, STATEFUL, coverage
+from fakes.stripe.params import schema_for
 from payments.testing import encode_form, fake_stripe, stripe_server
-from payments.testing.engine import FakeStripe, routes
-from payments.testing.engine.coverage import GENERIC, REFUSED, STATEFUL, coverage
-from payments.testing.engine.params import schema_for
 from tests.test_fake_stripe_fidelity import declared_fields
 
 AUTH = {"Authorization": "Bearer sk_test_surface"}

@@ -125,7 +125,7 @@ class FakeServicesCommandTests(SimpleTestCase):
 
 class FaultPlanTests(SimpleTestCase):
     def test_faults_match_exact_prefix_and_any_endpoint_for_n_calls(self):
-        from backend.fakes import FaultPlan, TransportFault
+        from fakes.contract import FaultPlan, TransportFault
 
         plan = FaultPlan()
         plan.add("POST /v1/charges", "api_error", times=2)

@@ -13,8 +13,8 @@ import requests
 import stripe
 from django.test import SimpleTestCase
 
-from backend import netguard
-from backend.netguard import NetworkBlocked
+from fakes import netguard
+from fakes.netguard import NetworkBlocked
 
 
 class GuardTestCase(SimpleTestCase):

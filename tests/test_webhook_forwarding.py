@@ -18,9 +18,10 @@ from django.urls import reverse
 
 from backend.fakeservices import forwarding_stripe, start_fake_services
 from backend.sandbox_store import MemoryStore
+from fakes.stripe.forwarding import WebhookForwarder, http_target
 from payments.models import Payment, StripeEvent
 from payments.testing import FakeStripe, FakeStripeHTTPClient, stripe_globals
-from payments.testing.forwarding import WebhookForwarder, http_target, wsgi_target
+from payments.testing.forwarding import wsgi_target
 from payments.testing.sandbox import SandboxStripe
 
 User = get_user_model()
@@ -51,7 +52,7 @@ class ForwarderTests(SimpleTestCase):
 
         forwarder = WebhookForwarder(target, SECRET, retry_delays=(0.01, 0.01, 0.01))
         wrapper, context = sandbox_client(forwarder)
-        with context, self.assertLogs("payments.testing.forwarding", "WARNING") as logs:
+        with context, self.assertLogs("fakes.stripe.forwarding", "WARNING") as logs:
             stripe.Customer.create(email="a@example.com")
             self.assertTrue(forwarder.wait_idle(5))
         self.assertEqual(len(logs.output), 2)
@@ -65,7 +66,7 @@ class ForwarderTests(SimpleTestCase):
 
     def test_gives_up_after_the_last_retry(self):
         forwarder = WebhookForwarder(lambda payload, signature: 503, SECRET, retry_delays=(0.01,))
-        with self.assertLogs("payments.testing.forwarding", "WARNING") as logs:
+        with self.assertLogs("fakes.stripe.forwarding", "WARNING") as logs:
             forwarder.enqueue([{"id": "evt_1", "type": "x"}])
             self.assertTrue(forwarder.wait_idle(5))
         forwarder.stop()

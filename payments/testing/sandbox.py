@@ -15,9 +15,9 @@
 import json
 from urllib.parse import urlencode
 
-from backend.fakes import FakeResponse
 from backend.sandbox_store import MemoryStore, SharedFake
-from payments.testing.engine import decode_form
+from fakes.contract import FakeResponse
+from fakes.stripe import decode_form
 
 THREE_DS_PATH = "/sandbox/3ds/{id}/"
 

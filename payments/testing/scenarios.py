@@ -41,8 +41,8 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from backend.fakes import FAULT_KINDS as _KINDS
-from backend.fakes import TransportFault
+from fakes.contract import FAULT_KINDS as _KINDS
+from fakes.contract import TransportFault
 from payments.testing.ledger import assert_ledger_matches
 
 # The fault kinds a Stripe call can meet (slow_response is the push provider's only).

@@ -461,7 +461,7 @@ class MobileAnswerShapeTests(SimpleTestCase):
     stripe-python declares for them (the stripe branch's shape check, on a mobile script)."""
 
     def test_answers_match_the_declarations(self):
-        from payments.testing.engine import routes
+        from fakes.stripe import routes
         from tests.test_fake_stripe_surface import shape_errors
 
         with fake_stripe() as engine:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from backend.sandbox_store import MemoryStore
+from fakes.stripe.forwarding import WebhookForwarder
 from payments.models import Payment, Refund
 from payments.testing import (
     FakeStripe,
@@ -24,7 +25,7 @@ from payments.testing import (
     fake_stripe,
     stripe_globals,
 )
-from payments.testing.forwarding import WebhookForwarder, wsgi_target
+from payments.testing.forwarding import wsgi_target
 from payments.testing.sandbox import SandboxStripe
 from payments.tests.helpers import expect_stripe_unavailable
 

@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backend.fakes import FakeServer
 from backend.fakeservices import default_mounts, forwarding_stripe
 from backend.sandbox_store import new_webhook_secret
-from notifications.testing import FAKE_APPLICATION, FAKE_AUTH
+from fakes.pushwoosh import FAKE_APPLICATION, FAKE_AUTH
+from fakes.server import FakeServer
 
 
 class Command(BaseCommand):

@@ -3,11 +3,11 @@
 import bisect
 import time
 
-from payments.testing import cards
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.resources.charges import card_error
-from payments.testing.engine.store import position_of, sequence
-from payments.testing.engine.wire import empty_billing_details, invalid
+from fakes.stripe import cards
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.resources.charges import card_error
+from fakes.stripe.store import position_of, sequence
+from fakes.stripe.wire import empty_billing_details, invalid
 
 
 class PaymentMethods:

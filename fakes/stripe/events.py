@@ -4,17 +4,18 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import time
 import zlib
 
-from payments.testing.engine.wire import API_VERSION, encode_json
+from fakes.stripe.wire import API_VERSION, encode_json
 
 EVENT_INDEX = ("event", None, None)
 PACK_EVERY = 128
 
 
 def peek(mapping, key, default=None):
-    """A read that changes nothing, bypassing a tracking dict (backend.sandbox_store saves
+    """A read that changes nothing, bypassing a tracking dict (a sandbox store saves
     every key read through one, since a stored object may be changed in place)."""
     return dict.get(mapping, key, default)
 
@@ -25,9 +26,7 @@ def snapshot_dictionary():
     refund, a customer) as this engine writes them, with ids and times blanked, so it is the
     same in every process running this code (dumped state loads elsewhere). With it a
     charge's snapshot compresses to a few hundred bytes."""
-    import re
-
-    from payments.testing.engine import FakeStripe
+    from fakes.stripe.engine import FakeStripe  # the engine imports this module
 
     engine = FakeStripe()
     engine._emit = lambda type, obj, previous=None: None

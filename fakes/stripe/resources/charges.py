@@ -6,11 +6,11 @@ import time
 
 import stripe
 
-from payments.currencies import MINIMUM_AMOUNTS
-from payments.testing import cards
-from payments.testing.engine.generic import shaped
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.wire import (
+from fakes.stripe import cards
+from fakes.stripe.currencies import MINIMUM_AMOUNTS
+from fakes.stripe.generic import shaped
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.wire import (
     FrozenDict,
     StripeError,
     as_bool,

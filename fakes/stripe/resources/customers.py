@@ -5,10 +5,10 @@ import time
 
 import stripe
 
-from payments.testing.engine.generic import shaped
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.resources.charges import card_error
-from payments.testing.engine.wire import invalid
+from fakes.stripe.generic import shaped
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.resources.charges import card_error
+from fakes.stripe.wire import invalid
 
 
 class Customers:

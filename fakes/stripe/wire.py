@@ -7,7 +7,7 @@ from urllib.parse import unquote_plus
 
 import stripe
 
-from payments.currencies import ZERO_DECIMAL
+from fakes.stripe.currencies import ZERO_DECIMAL
 
 # The API version stripe-python pins; the fake answers as that version does.
 API_VERSION = stripe.api_version

@@ -6,12 +6,12 @@ import time
 
 import stripe
 
-from payments.testing import cards
-from payments.testing.engine.generic import shaped
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.resources.charges import card_error
-from payments.testing.engine.resources.setup_intents import SETUP_EXEMPT
-from payments.testing.engine.wire import StripeError, as_bool, invalid
+from fakes.stripe import cards
+from fakes.stripe.generic import shaped
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.resources.charges import card_error
+from fakes.stripe.resources.setup_intents import SETUP_EXEMPT
+from fakes.stripe.wire import StripeError, as_bool, invalid
 
 Decline3DS = cards.Decline(
     "payment_intent_authentication_failure",

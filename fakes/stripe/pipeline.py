@@ -5,10 +5,10 @@ import json
 import re
 import secrets
 
-from backend.fakes import FakeResponse, TransportFault
-from payments.testing.engine import params as declared
-from payments.testing.engine.routes import router
-from payments.testing.engine.wire import (
+from fakes.contract import FakeResponse, TransportFault
+from fakes.stripe import params as declared
+from fakes.stripe.routes import router
+from fakes.stripe.wire import (
     API_VERSION,
     CARD_DATA_IN_FORM,
     StripeError,

@@ -8,7 +8,7 @@ ephemeral key lets PaymentSheet list and detach the one customer's payment metho
 
 import hmac
 
-from payments.testing.engine.wire import StripeError, invalid
+from fakes.stripe.wire import StripeError, invalid
 
 SECRET_KEY_NEEDED = (
     "This API call cannot be made with a publishable API key. Please use a secret API key. "

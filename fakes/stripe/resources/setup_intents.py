@@ -16,10 +16,10 @@ import json
 import secrets
 import time
 
-from payments.testing import cards
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.resources.charges import card_error
-from payments.testing.engine.wire import StripeError, as_bool, invalid
+from fakes.stripe import cards
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.resources.charges import card_error
+from fakes.stripe.wire import StripeError, as_bool, invalid
 
 # Cards for which an authenticated setup exempts later payments from 3-D Secure.
 SETUP_EXEMPT = {"4000002500003155"}

@@ -19,20 +19,20 @@ through any transport. Layout (after moto's models/responses/urls split):
 import copy
 import threading
 
-from backend.fakes import FaultPlan
-from payments.testing.engine.client_side import ClientSide
-from payments.testing.engine.events import Events, sign_webhook
-from payments.testing.engine.generic import Generic
-from payments.testing.engine.pipeline import Pipeline
-from payments.testing.engine.resources.charges import Charges
-from payments.testing.engine.resources.customers import CustomerAccounts, Customers
-from payments.testing.engine.resources.ephemeral_keys import EphemeralKeys
-from payments.testing.engine.resources.payment_intents import PaymentIntents
-from payments.testing.engine.resources.payment_methods import PaymentMethods, SavedPaymentMethods
-from payments.testing.engine.resources.setup_intents import SetupIntents
-from payments.testing.engine.resources.tokens import Tokens
-from payments.testing.engine.store import Store
-from payments.testing.engine.wire import API_VERSION, StripeError, decode_form, invalid
+from fakes.contract import FaultPlan
+from fakes.stripe.client_side import ClientSide
+from fakes.stripe.events import Events, sign_webhook
+from fakes.stripe.generic import Generic
+from fakes.stripe.pipeline import Pipeline
+from fakes.stripe.resources.charges import Charges
+from fakes.stripe.resources.customers import CustomerAccounts, Customers
+from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
+from fakes.stripe.resources.payment_intents import PaymentIntents
+from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
+from fakes.stripe.resources.setup_intents import SetupIntents
+from fakes.stripe.resources.tokens import Tokens
+from fakes.stripe.store import Store
+from fakes.stripe.wire import API_VERSION, StripeError, decode_form, invalid
 
 __all__ = ["API_VERSION", "FakeStripe", "StripeError", "decode_form", "invalid", "sign_webhook"]
 

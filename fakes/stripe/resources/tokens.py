@@ -4,8 +4,8 @@ import hashlib
 import re
 import time
 
-from payments.testing import cards
-from payments.testing.engine.wire import EMPTY, FrozenDict, StripeError, invalid
+from fakes.stripe import cards
+from fakes.stripe.wire import EMPTY, FrozenDict, StripeError, invalid
 
 # Card data Stripe refuses at tokenisation: (message, param), as Stripe words them.
 CARD_DATA_ERRORS = {

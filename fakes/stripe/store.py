@@ -10,7 +10,7 @@ when a page is read. Lists cost O(limit + log n), whatever the number of objects
 import bisect
 import secrets
 
-from payments.testing.engine.wire import as_int, invalid, not_found
+from fakes.stripe.wire import as_int, invalid, not_found
 
 # The filters Stripe's list endpoints take that we index, per object type: the value
 # is fixed when the object is stored (a charge's customer, an event's type).

@@ -26,7 +26,7 @@ from stripe._request_options import RequestOptions
 from stripe._stripe_context import StripeContext
 from stripe._stripe_object import UntypedStripeObject
 
-from payments.testing.engine.wire import EMPTY, StripeError, invalid
+from fakes.stripe.wire import API_VERSION, EMPTY, StripeError, invalid
 
 OPTION_KEYS = frozenset(RequestOptions.__annotations__)
 _LOCALS = {"StripeContext": StripeContext, "Mapping": typing.Mapping, "Any": typing.Any}
@@ -172,8 +172,6 @@ def validate(endpoint, params):
 
 
 def _version():
-    from payments.testing.engine.wire import API_VERSION
-
     return API_VERSION
 
 

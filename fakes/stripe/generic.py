@@ -9,14 +9,15 @@ stripe-mock, nothing here models behaviour: use the stateful resources for that.
 """
 
 import functools
+import re
 import time
 import typing
 
 import stripe
 from stripe._stripe_object import UntypedStripeObject
 
-from payments.testing.engine.params import apply_metadata
-from payments.testing.engine.wire import invalid, not_found
+from fakes.stripe.params import apply_metadata
+from fakes.stripe.wire import invalid, not_found
 
 PREFIXES = {
     "account": "acct", "application_fee": "fee", "balance_transaction": "txn",
@@ -250,8 +251,6 @@ class Generic:
 
 
 def parse_query(query):
-    import re
-
     pattern = re.compile(
         r"\s*(?:AND\s+)?(metadata\[['\"]([^'\"]+)['\"]\]|[a-z_.]+)\s*(:|>=|<=|>|<)\s*"
         r"(?:['\"]([^'\"]*)['\"]|(\S+))"

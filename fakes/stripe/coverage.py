@@ -1,15 +1,17 @@
 """Each endpoint stripe-python knows, marked as the fake answers it: stateful, generic or
-refused (moto publishes the same from its SDK's model). `python -m
-payments.testing.engine.coverage` prints the counts the README reports."""
+refused (moto publishes the same from its SDK's model). `python -m fakes.stripe.coverage`
+prints the counts the README reports."""
 
-from payments.testing.engine.routes import endpoints
+import stripe
+
+from fakes.stripe.engine import MODELLED
+from fakes.stripe.engine import STATEFUL as HANDLERS
+from fakes.stripe.routes import endpoints
 
 STATEFUL, GENERIC, REFUSED = "stateful", "generic", "refused"
 
 
 def classify(endpoint):
-    from payments.testing.engine import STATEFUL as HANDLERS
-
     if not endpoint.template.startswith("/v1/"):
         return REFUSED  # /v2 takes JSON bodies and another error shape: not faked
     if (endpoint.method, endpoint.template) in HANDLERS:
@@ -18,8 +20,6 @@ def classify(endpoint):
     if cls is None:
         return REFUSED  # answers a union (card | bank account | source) or nothing declared
     if endpoint.kind == "search":
-        from payments.testing.engine import MODELLED
-
         return STATEFUL if cls.OBJECT_NAME in MODELLED else GENERIC
     return GENERIC
 
@@ -32,15 +32,9 @@ def coverage():
 
 
 def main():
-    import os
-
-    import django
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-    django.setup()
     table = coverage()
     total = sum(len(v) for v in table.values())
-    print(f"{total} endpoints in stripe-python (stripe {__import__('stripe').VERSION}):")
+    print(f"{total} endpoints in stripe-python (stripe {stripe.VERSION}):")
     for name, found in table.items():
         print(f"  {name:9} {len(found):4}")
     print("stateful:", ", ".join(f"{e.method} {e.template}" for e in table[STATEFUL]))

@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 
-from payments.testing.engine.wire import invalid, not_found
+from fakes.stripe.wire import invalid, not_found
 
 VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(\.\w+)?")
 LIFETIME_SECONDS = 3600
