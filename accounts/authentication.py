@@ -16,7 +16,7 @@ constant-time digest comparison) and header parsing, and:
   clients send), the schemes' names in any case (RFC 7235). A credential in any
   other scheme is left to the next authenticator (a browser session may stand
   behind an HTTP Basic proxy); if nothing signs the request in, the 401 names the
-  schemes accepted (backend.api.exception_handler, via UNSUPPORTED_SCHEME) instead
+  schemes accepted (conventions.errors.exception_handler, via UNSUPPORTED_SCHEME) instead
   of "credentials were not provided".
 """
 
@@ -30,6 +30,8 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
+
+from accounts import services
 
 INVALID_TOKEN = "Invalid token: sign in again."
 EXPIRED_TOKEN = "This device's session has expired: sign in again."
@@ -49,6 +51,13 @@ def sent_another_scheme(request):
 
 
 class DeviceTokenAuthentication(TokenAuthentication):
+    def explain_missing_credentials(self, request):
+        """The 401 to answer instead of "credentials were not provided" when the request
+        sent one in a scheme this API does not read (conventions.errors asks)."""
+        if sent_another_scheme(request):
+            return exceptions.AuthenticationFailed(UNSUPPORTED_SCHEME)
+        return None
+
     def authenticate(self, request):
         header = get_authorization_header(request).split()
         if not header or sent_another_scheme(request):
@@ -84,8 +93,6 @@ class DeviceTokenAuthentication(TokenAuthentication):
         raise exceptions.AuthenticationFailed(INVALID_TOKEN)
 
     def sign_out(self, session, reason):
-        from accounts import services  # services imports this module's constants
-
         services.end_sessions(get_token_model().objects.filter(pk=session.pk))
         raise exceptions.AuthenticationFailed(reason)
 

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import DeviceSession
-from backend.api import BlankableEmailField
+from conventions.fields import BlankableEmailField
 
 User = get_user_model()
 

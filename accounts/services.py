@@ -19,7 +19,7 @@ from knox.models import get_token_model
 
 from accounts.models import DeviceSession, PendingUnregistration
 from accounts.throttles import UsernameThrottle
-from backend.api import ApiError
+from conventions.errors import ApiError
 from notifications.models import Device
 from notifications.push import PushArgumentError, PushError, PushService
 

@@ -1,4 +1,4 @@
-"""Sign-in throttles: per client address (backend.api.AuthThrottle) and per username.
+"""Sign-in throttles: per client address (conventions.throttles.AuthThrottle) and per username.
 
 The per-username throttle counts failed sign-ins only, from any address, so a
 password-guessing botnet is slowed on each account it targets while the owner,

@@ -22,7 +22,9 @@ from accounts.serializers import (
     UserSerializer,
 )
 from accounts.throttles import UsernameThrottle
-from backend.api import ApiError, AuthThrottle, error_responses
+from conventions.errors import ApiError
+from conventions.schema import error_responses
+from conventions.throttles import AuthThrottle
 
 User = get_user_model()
 

@@ -5,7 +5,7 @@ fakes.contract; RequestsAdapter and mounted() in fakes.transport; FakeServer in
 fakes.server.
 """
 
-from backend.moved import warn_moved
+from conventions.deprecation import warn_moved
 from fakes.contract import FAULT_KINDS, FakeResponse, FaultPlan, TransportFault
 from fakes.server import FREEZE_EVERY, FakeApp, FakeServer
 from fakes.transport import RequestsAdapter, mounted, requests_send_patched

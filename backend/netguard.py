@@ -1,5 +1,5 @@
 """Deprecated: the network guard is fakes.netguard (this alias goes in the next release)."""
 
-from backend.moved import alias_module
+from conventions.deprecation import alias_module
 
 alias_module(__name__, "fakes.netguard")

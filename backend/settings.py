@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "conventions",  # the error envelope, strict input, throttles, schema helpers, pages
     "backend",
     "accounts",
     "payments",
@@ -75,8 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "backend.api.ApiErrorPagesMiddleware",
-    "backend.api.RequestSizeLimitMiddleware",
+    "conventions.errors.ApiErrorPagesMiddleware",
+    "conventions.inputs.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -136,13 +137,16 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["backend.api.JSONParser"],  # hardened: see API_MAX_JSON_DEPTH
+    "DEFAULT_PARSER_CLASSES": ["conventions.inputs.JSONParser"],  # hardened: see API_MAX_JSON_DEPTH
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "backend.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "conventions.pagination.Pagination",
     "PAGE_SIZE": 20,
-    "DEFAULT_THROTTLE_CLASSES": ["backend.api.AnonThrottle", "backend.api.UserThrottle"],
-    "EXCEPTION_HANDLER": "backend.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "backend.schema.AutoSchema",  # documents the generic errors too
+    "DEFAULT_THROTTLE_CLASSES": [
+        "conventions.throttles.AnonThrottle",
+        "conventions.throttles.UserThrottle",
+    ],
+    "EXCEPTION_HANDLER": "conventions.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "conventions.openapi.AutoSchema",  # documents the generic errors too
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 if DEBUG:
@@ -351,7 +355,7 @@ LOGGING = {
     },
 }
 
-# --- Hostile input (backend.api.JSONParser) ----------------------------------
+# --- Hostile input (conventions.inputs.JSONParser) ----------------------------------
 # JSON bodies nested deeper than this (arrays/objects) are refused with 400 parse_error,
 # checked before json.loads (which recurses). Stripe's own events stay under 10.
 API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)

@@ -3,7 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as accounts
-from backend import pages, views
+from backend import views
+from conventions import pages
 
 api_patterns = [
     path("health/", views.HealthView.as_view(), name="health"),
@@ -27,7 +28,7 @@ urlpatterns = [
     path("sandbox/", include("payments.sandbox_views")),
 ]
 
-handler400 = "backend.api.handler400"
-handler403 = "backend.api.handler403"
-handler404 = "backend.api.handler404"
-handler500 = "backend.api.handler500"
+handler400 = "conventions.errors.handler400"
+handler403 = "conventions.errors.handler403"
+handler404 = "conventions.errors.handler404"
+handler500 = "conventions.errors.handler500"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from backend.api import StrictCharField
+from conventions.fields import StrictCharField
 from notifications.models import Device
 
 

@@ -6,7 +6,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 
 from accounts.services import current_session, remove_push_devices
-from backend.api import ApiError, error_responses
+from conventions.errors import ApiError
+from conventions.schema import error_responses
 from notifications.models import Device
 from notifications.push import PushError, PushService
 from notifications.serializers import DeviceSerializer

@@ -6,7 +6,7 @@ replayed to a retry with the same Idempotency-Key; a 503 is not (the retry asks 
 
 import logging
 
-from backend.api import ApiError, envelope
+from conventions.errors import ApiError, envelope
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from backend.api import ApiError, envelope
+from conventions.errors import ApiError, envelope
 from payments import customers, idempotency, settlement
 from payments.answers import provider_message, provider_unavailable, refused, unavailable
 from payments.models import Payment

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backend.api import ApiError
+from conventions.errors import ApiError
 from payments.answers import provider_unavailable
 from payments.models import CardSetup, StripeCustomer
 from payments.stripe_objects import field

@@ -14,7 +14,7 @@ import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from backend.api import ApiError
+from conventions.errors import ApiError
 from payments import settlement
 from payments.answers import RETRY_AFTER_SECONDS
 from payments.models import Payment, StripeEvent

@@ -7,7 +7,7 @@ import stripe
 from django.conf import settings
 from django.utils import timezone
 
-from backend.api import ApiError
+from conventions.errors import ApiError
 from payments import settlement
 from payments.answers import provider_unavailable, stripe_refused
 from payments.models import Payment

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from backend.api import ApiError
+from conventions.errors import ApiError
 
 # How long a request may hold a row while it talks to Stripe (library retries included).
 CLAIM_SECONDS = 120

@@ -16,7 +16,7 @@ import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
-from backend.api import ApiError, envelope
+from conventions.errors import ApiError, envelope
 from payments import idempotency, settlement
 from payments.answers import provider_message, refused, unavailable
 from payments.models import Payment, Refund

@@ -17,7 +17,8 @@ from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import serializers
 
-from backend.api import envelope, loads_strict, validation_envelope
+from conventions.errors import envelope, validation_envelope
+from conventions.inputs import loads_strict
 from payments import testing
 
 PAGE = """<!doctype html><title>Sandbox 3-D Secure</title>

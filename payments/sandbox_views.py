@@ -45,7 +45,7 @@ def no_such_intent(intent_id):
     """The page for a link to an intent the sandbox does not have (a person reads it)."""
     from django.utils.html import format_html
 
-    from backend.pages import page, shown
+    from conventions.pages import page, shown
 
     return page(
         "No such payment to authenticate",
@@ -66,7 +66,7 @@ def no_such_intent(intent_id):
 
 
 def not_in_sandbox():
-    from backend.pages import page
+    from conventions.pages import page
 
     return page(
         "No 3-D Secure page here",

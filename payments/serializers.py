@@ -5,7 +5,8 @@ from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backend.api import StrictCharField, StrictIntegerField, ascii_digits
+from conventions.fields import StrictCharField, StrictIntegerField
+from conventions.inputs import ascii_digits
 from payments.currencies import MINIMUM_AMOUNTS
 from payments.models import Payment, Refund
 

@@ -9,13 +9,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
-from backend.api import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    ApiError,
-    SettingsRateMixin,
-    error_responses,
-    idempotency_key_from,
-)
+from conventions.errors import ApiError
+from conventions.inputs import idempotency_key_from
+from conventions.schema import IDEMPOTENCY_KEY_PARAMETER, error_responses
+from conventions.throttles import SettingsRateMixin
 from payments import checkout, customers, events, holds, refunds, webhooks
 from payments.models import Payment
 from payments.serializers import (

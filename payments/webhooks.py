@@ -12,7 +12,8 @@ acknowledged.
 
 import stripe
 
-from backend.api import ApiError, ascii_digits, is_printable_ascii, loads_strict
+from conventions.errors import ApiError
+from conventions.inputs import ascii_digits, is_printable_ascii, loads_strict
 
 # PositiveIntegerField holds 0..2^31-1 on every backend Django supports.
 MAX_AMOUNT = 2**31 - 1

@@ -108,7 +108,7 @@ class EnvelopeUnitTests(APITestCase):
     def test_odd_validation_errors_still_get_an_envelope(self):
         from rest_framework.exceptions import ValidationError
 
-        from backend.api import exception_handler
+        from conventions.errors import exception_handler
 
         for detail in ({}, [], "flat message", {"items": [{"name": ["bad"]}]}):
             response = exception_handler(ValidationError(detail), {})

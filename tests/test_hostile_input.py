@@ -27,7 +27,7 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient, APITestCase
 
-from backend.api import json_depth, loads_strict
+from conventions.inputs import json_depth, loads_strict
 from notifications.models import Device, NotificationLog
 from notifications.testing import FakeNotificationServicesMixin
 from payments.models import Payment, StripeEvent
@@ -587,7 +587,7 @@ class WriteEndpointPropertyTests(FakeStripeMixin, FakeNotificationServicesMixin,
         field_value=st.one_of(
             st.tuples(st.just("reason"), FULL_CORPUS),
             # amount: RefundSerializer is the refunds owner's; Unicode digit strings are
-            # left out here until it uses backend.api.StrictIntegerField.
+            # left out here until it uses conventions.fields.StrictIntegerField.
             st.tuples(st.just("amount"), st.one_of(STRUCTURAL, huge_int, wrong_type)),
         )
     )

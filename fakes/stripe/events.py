@@ -21,14 +21,12 @@ def peek(mapping, key, default=None):
 
 
 @functools.cache
-def snapshot_dictionary():
+def snapshot_dictionary(engine_class):
     """A zlib preset dictionary: the JSON of typical objects (a charge, a payment intent, a
     refund, a customer) as this engine writes them, with ids and times blanked, so it is the
     same in every process running this code (dumped state loads elsewhere). With it a
     charge's snapshot compresses to a few hundred bytes."""
-    from fakes.stripe.engine import FakeStripe  # the engine imports this module
-
-    engine = FakeStripe()
+    engine = engine_class()  # the engine this mixin is part of (it imports this module)
     engine._emit = lambda type, obj, previous=None: None
     charge = engine.create_charge({"amount": 500, "currency": "usd", "source": "tok_visa"})
     intent = engine.create_payment_intent(
@@ -43,17 +41,17 @@ def snapshot_dictionary():
 
 
 @functools.cache
-def _primed_packer():
-    return zlib.compressobj(1, zdict=snapshot_dictionary())
+def _primed_packer(engine_class):
+    return zlib.compressobj(1, zdict=snapshot_dictionary(engine_class))
 
 
-def pack(text):
-    packer = _primed_packer().copy()  # cheaper than loading the dictionary again
+def pack(text, engine_class):
+    packer = _primed_packer(engine_class).copy()  # cheaper than loading the dictionary again
     return packer.compress(text.encode()) + packer.flush()
 
 
-def unpack(packed):
-    unpacker = zlib.decompressobj(zdict=snapshot_dictionary())
+def unpack(packed, engine_class):
+    unpacker = zlib.decompressobj(zdict=snapshot_dictionary(engine_class))
     return unpacker.decompress(packed) + unpacker.flush()
 
 
@@ -100,7 +98,7 @@ class Events:
             snapshot = peek(snapshots, event_id)
             if not isinstance(snapshot[0], str):
                 break
-            snapshots[event_id] = (pack(snapshot[0]), *snapshot[1:])
+            snapshots[event_id] = (pack(snapshot[0], type(self)), *snapshot[1:])
         self._fresh = 0
 
     def _materialize(self, event):
@@ -109,7 +107,9 @@ class Events:
             packed, previous, request_id, idempotency_key = self._snapshots.pop(event["id"])
             event["request"] = {"id": request_id, "idempotency_key": idempotency_key}
             event["data"] = {
-                "object": json.loads(packed if isinstance(packed, str) else unpack(packed))
+                "object": json.loads(
+                    packed if isinstance(packed, str) else unpack(packed, type(self))
+                )
             }
             if previous is not None:
                 event["data"]["previous_attributes"] = previous

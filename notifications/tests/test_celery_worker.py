@@ -26,7 +26,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import TransactionTestCase
 
-from backend.fakeservices import start_fake_services
+from fakes.server import FakeServer
 from notifications.models import NotificationLog
 from notifications.testing import FakePushProvider, FakeTodoApi
 
@@ -68,7 +68,7 @@ class CeleryWorkerTests(TransactionTestCase):
         self.addCleanup(self.redis.delete, self.queue)
         self.push, self.todo_api = FakePushProvider(), FakeTodoApi()
         self.push.latency = 0.15  # each createMessage takes a while: the kill lands mid-run
-        self.server = start_fake_services({"/push": self.push, "/todos-api": self.todo_api})
+        self.server = FakeServer({"/push": self.push, "/todos-api": self.todo_api}).start()
         self.addCleanup(self.server.stop)
         User.objects.bulk_create(
             [User(id=i, username=f"worker-user-{i}") for i in range(1, USERS + 1)]

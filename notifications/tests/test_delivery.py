@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from backend.fakeservices import start_fake_services
+from fakes.server import FakeServer
 from notifications import reminders
 from notifications.models import NotificationLog
 from notifications.push import PushService, PushUnavailable
@@ -304,7 +304,7 @@ class SlowAnswerOverHttpTests(Scenario, TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.push, cls.todo_api = FakePushProvider(), FakeTodoApi()
-        cls.server = start_fake_services({"/push": cls.push, "/todos-api": cls.todo_api})
+        cls.server = FakeServer({"/push": cls.push, "/todos-api": cls.todo_api}).start()
         cls.addClassCleanup(cls.server.stop)
 
     def setUp(self):

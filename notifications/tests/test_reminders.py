@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase
 
-from backend.fakeservices import start_fake_services
+from fakes.server import FakeServer
 from notifications import todos
 from notifications.models import Device, NotificationLog
 from notifications.push import (
@@ -274,7 +274,7 @@ class LocalServerTests(TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.push, cls.todo_api = FakePushProvider(), FakeTodoApi()
-        cls.server = start_fake_services({"/push": cls.push, "/todos-api": cls.todo_api})
+        cls.server = FakeServer({"/push": cls.push, "/todos-api": cls.todo_api}).start()
         cls.addClassCleanup(cls.server.stop)
 
     def test_todos_and_users_over_http(self):

@@ -5,7 +5,7 @@
 same name under fakes.stripe.
 """
 
-from backend.moved import alias_module
+from conventions.deprecation import alias_module
 
 alias_module(
     __name__,

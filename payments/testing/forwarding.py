@@ -8,7 +8,7 @@ endpoint through its WSGI application, whatever host and port the server listens
 import io
 import sys
 
-from backend.moved import moved_attributes
+from conventions.deprecation import moved_attributes
 
 __getattr__ = moved_attributes(
     __name__,

@@ -19,6 +19,7 @@ A failure lists every difference, one per line:
 
 from collections import defaultdict
 
+from fakes.stripe.client import current_engine
 from payments.models import Payment, Refund
 
 SETTLED_REFUND = {"succeeded", "pending", "requires_action"}  # counted in amount_refunded
@@ -246,8 +247,6 @@ def _compare_refund_totals(diff, rows, payments):
 def assert_ledger_matches(engine=None, pending_ok=True, msg=None):
     """Fail, listing every difference, unless the ledger equals the fake Stripe's records."""
     if engine is None:
-        from payments.testing import current_engine
-
         engine = current_engine()
     lines = ledger_differences(engine, pending_ok=pending_ok)
     if lines:

@@ -43,6 +43,7 @@ from rest_framework.test import APIClient
 
 from fakes.contract import FAULT_KINDS as _KINDS
 from fakes.contract import TransportFault
+from fakes.stripe.client import signed_webhook, stripe_globals
 from payments.testing.ledger import assert_ledger_matches
 
 # The fault kinds a Stripe call can meet (slow_response is the push provider's only).
@@ -120,8 +121,6 @@ class ScenarioDriver:
         assert_ledger_matches(self.engine, pending_ok=pending_ok, msg=label)
 
     def request(self, operation, context, key, faults=None):
-        from payments.testing import stripe_globals
-
         saved = self.engine.faults
         if faults is not None:
             self.engine.faults = faults
@@ -134,8 +133,6 @@ class ScenarioDriver:
         return response
 
     def deliver(self, event):
-        from payments.testing import signed_webhook
-
         body, header = signed_webhook(event, WEBHOOK_SECRET)
         with override_settings(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET):
             response = self.webhooks.generic(

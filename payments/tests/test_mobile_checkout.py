@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APITestCase
 
-from backend.fakeservices import start_fake_services
+from fakes.server import FakeServer
 from payments import customers
 from payments.models import Payment, StripeCustomer
 from payments.testing import (
@@ -383,7 +383,7 @@ class OverHTTPJourneyTests(Journeys, APITestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.server = start_fake_services()
+        cls.server = FakeServer({"/stripe": shared_engine}).start()
         cls.addClassCleanup(cls.server.stop)
 
     def setUp(self):

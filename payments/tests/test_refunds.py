@@ -441,11 +441,11 @@ class RefundOverHTTPTests(LedgerAssertionsMixin, APITestCase):
     """The server layer: the real stripe client over HTTP to the fake on 127.0.0.1."""
 
     def test_a_refund_lost_over_http_is_retried_and_counted_once(self):
-        from backend.fakeservices import start_fake_services
+        from fakes.server import FakeServer
         from payments.testing import FakeStripe, stripe_server
 
         engine = FakeStripe()
-        server = start_fake_services({"/stripe": engine})
+        server = FakeServer({"/stripe": engine}).start()
         self.addCleanup(server.stop)
         owner = User.objects.create_user("owner")
         staff = User.objects.create_user("staff", is_staff=True)

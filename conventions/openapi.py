@@ -1,14 +1,14 @@
 """OpenAPI generation: drf-spectacular's AutoSchema, plus the errors every view can answer.
 
 A module of its own: drf_spectacular.openapi imports DRF's views, which import the
-parser in backend.api (DEFAULT_PARSER_CLASSES), so backend.api cannot import it.
+parser (conventions.inputs, DEFAULT_PARSER_CLASSES), and views import conventions.schema.
 """
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
 
-from backend.api import ErrorSerializer
+from conventions.schema import ErrorSerializer
 
 GENERIC_ERRORS = {
     400: "Bad request: `parse_error` (not JSON, too deep, invalid text), `validation_error`, "

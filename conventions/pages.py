@@ -3,7 +3,7 @@
 With DEBUG on (sandbox mode, `make run`) Django answers an unknown URL with its debug
 page listing every URL pattern; people following a stale 3-D Secure link or typing an
 address deserve a page that says what happened and what to do. The API under /api/
-keeps its JSON envelope (backend.api.ApiErrorPagesMiddleware).
+keeps its JSON envelope (conventions.errors.ApiErrorPagesMiddleware).
 """
 
 from pathlib import Path
@@ -14,13 +14,13 @@ from django.utils.html import format_html
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-FAVICON = (Path(__file__).parent / "static" / "backend" / "favicon.ico").read_bytes()
+FAVICON = (Path(__file__).parent / "static" / "conventions" / "favicon.ico").read_bytes()
 MAX_SHOWN_PATH = 200  # characters of the asked-for path a page repeats
 
 
 def page(title, paragraphs, status=200):
     """A plain page; ApiErrorPagesMiddleware leaves it as it is (`person_page`)."""
-    content = render_to_string("backend/page.html", {"title": title, "paragraphs": paragraphs})
+    content = render_to_string("conventions/page.html", {"title": title, "paragraphs": paragraphs})
     response = HttpResponse(content, status=status)
     response.person_page = True
     return response
