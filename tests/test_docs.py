@@ -129,7 +129,7 @@ class DocsPagesTests(SimpleTestCase):
         nav = (ROOT / "mkdocs.yml").read_text()
         for page in DOCS.glob("*.md"):
             with self.subTest(page=page.name):
-                self.assertRegex(nav, rf":\s+{re.escape(page.name)}\s*$|:\s+{page.name}\n")
+                self.assertTrue(re.search(rf":\s+{re.escape(page.name)}\s*$", nav, re.M))
 
     def test_every_setting_from_the_environment_is_documented(self):
         source = (ROOT / "backend" / "settings.py").read_text()

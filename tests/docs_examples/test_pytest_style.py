@@ -22,6 +22,9 @@ UNNEEDED_PLUGINS = ("schemathesis", "hypothesispytest", "anyio", "xdist")
 def run_pytest(path, cwd, extra_env=None, disable=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # SLOW_TESTS=1 names a fixed file for the SQLite test database (backend/settings.py):
+    # the one this run itself may be using.
+    env.pop("SLOW_TESTS", None)
     env.update(extra_env or {})
     command = [sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider"]
     for plugin in (*UNNEEDED_PLUGINS, *disable):
