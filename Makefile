@@ -30,6 +30,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+## Build the docs site into site/ as CI does (mkdocs build --strict, offline; docs/testing.md).
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python scripts/render_api_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 schema: $(STAMP)
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 

@@ -2,7 +2,7 @@
 
 Every setting has a development default, so `manage.py runserver` works with no
 environment at all: SQLite, DEBUG on, and sandbox mode (in-process fakes for
-Stripe, the push provider and the todo API). The README lists every variable.
+Stripe, the push provider and the todo API). docs/operations.md lists every variable.
 """
 
 from datetime import timedelta
@@ -247,7 +247,7 @@ TODOS_API_URL = env.str("TODOS_API_URL", default=PUBLIC_TODOS_API_URL)
 TODOS_SANDBOX = env.bool("TODOS_SANDBOX", default="TODOS_API_URL" not in env)
 TODOS_TIMEOUT_SECONDS = env.float("TODOS_TIMEOUT_SECONDS", default=10.0)
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
-# Reminder leases and retries (README "Reminders: de-duplication, leases, expiry").
+# Reminder leases and retries (docs/reminders.md).
 # A Celery task (or one step of the commands) sends NOTIFICATIONS_TASK_BATCH reminders,
 # PUSH_BATCH_SIZE per createMessage call. Its claim is a lease of NOTIFICATIONS_LEASE_SECONDS
 # plus PUSH_TIMEOUT_SECONDS per call (80 s by default): a reminder whose sender died is

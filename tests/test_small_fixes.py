@@ -1,5 +1,5 @@
 """TODOS_API_URL shows what the client calls; /api/ 404 and 405 in the envelope, pages for
-people elsewhere; ports; the README's staff account."""
+people elsewhere; ports; the quick start's staff account."""
 
 import os
 import socket
@@ -152,7 +152,7 @@ class FakeServicesPortTests(SimpleTestCase):
 
 @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 class StaffAccountTests(TestCase):
-    """The README's way to a $STAFF_TOKEN: createsuperuser, then sign in (issue 19, #6)."""
+    """The quick start's way to a $STAFF_TOKEN (docs/quickstart.md): createsuperuser, then sign in (issue 19, #6)."""
 
     def test_createsuperuser_then_sign_in_reaches_the_staff_endpoints(self):
         password = "staff-horse-battery-42"

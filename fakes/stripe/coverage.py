@@ -1,6 +1,6 @@
 """Each endpoint stripe-python knows, marked as the fake answers it: stateful, generic or
 refused (moto publishes the same from its SDK's model). `python -m fakes.stripe.coverage`
-prints the counts the README reports."""
+prints the counts docs/fake-stripe.md reports."""
 
 import stripe
 

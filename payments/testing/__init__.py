@@ -2,7 +2,7 @@
 
 The fake itself lives in fakes.stripe (the engine, fake_stripe(), MockToken, the
 in-process HTTP client, the test cards, webhook signing); its public names are
-re-exported here, where this project's tests and README have always imported them:
+re-exported here, where this project's tests and docs have always imported them:
 
     from payments.testing import fake_stripe, MockToken
 

@@ -31,7 +31,7 @@ User = get_user_model()
 
 
 class SandboxCurlFlowTests(APITestCase):
-    """What the README's curl walk-through does, against the sandbox's in-process fake."""
+    """What docs/mobile-checkout.md's curl walk-through does, against the sandbox's in-process fake."""
 
     def setUp(self):
         self.enterContext(stripe_globals())
