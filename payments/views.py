@@ -84,6 +84,8 @@ class RefundCreateThrottle(PaymentCreateThrottle):
     )
 )
 class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
+    """The caller's payments, newest first, each with its refunds."""
+
     serializer_class = PaymentSerializer
     request_serializer_class = PaymentCreateSerializer
 
@@ -110,6 +112,10 @@ class PaymentListCreateView(ProviderRequestMixin, generics.ListAPIView):
         },
     )
     def post(self, request):
+        """Pay: raw card fields (test mode, the sandbox), a Stripe token, or a PaymentMethod
+        (a saved card, off-session, or held with `capture: false`). 201 paid, 202 when the
+        customer must complete 3-D Secure; a retry with the same Idempotency-Key and body
+        gets the first answer."""
         key = idempotency_key_from(request)
         data = self.validated_data(request)
         data = checkout.resolve_payment_method(request.user, data)
