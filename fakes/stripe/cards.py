@@ -248,6 +248,33 @@ BRAND_PREFIXES = [
 ]
 
 
+# The lengths each network issues (ISO/IEC 7812 as the networks publish them): a number
+# of another length is not a card of that brand. Stripe answers `incorrect_number` for it
+# ("The card number is incorrect", docs.stripe.com/error-codes#incorrect-number), as it does
+# for a failed Luhn check: a 15-digit 424242424242424 is no Visa.
+LENGTHS = {
+    "visa": (13, 16, 19),
+    "mastercard": (16,),
+    "amex": (15,),
+    "discover": (16, 17, 18, 19),
+    "diners": (14, 15, 16, 17, 18, 19),
+    "jcb": (16, 17, 18, 19),
+    "unionpay": (16, 17, 18, 19),
+}
+
+
+def network_of(number):
+    for prefixes, _, network in BRAND_PREFIXES:
+        if number.startswith(prefixes):
+            return network
+    return "unknown"
+
+
+def length_fits(number):
+    """Whether a number has a length its network issues (published test cards always do)."""
+    return number in CARDS or len(number) in LENGTHS.get(network_of(number), range(12, 20))
+
+
 def card_for(number):
     """The behaviour of a well-formed number: a published test card, or a live card."""
     if number in CARDS:

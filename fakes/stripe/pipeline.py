@@ -27,6 +27,31 @@ NO_KEY = (
 )
 
 
+VALID_KEY = re.compile(r"(sk|rk|pk)_test_\w+|ek_test_[\w-]+", re.ASCII)
+KEY_PREFIX = re.compile(r"(sk|rk|pk|ek)_(test|live)_|[a-z]{2,5}_", re.ASCII)
+
+# Parameters Stripe.js and the mobile SDKs add to client-side calls (telemetry and the key),
+# which no server library declares; dropped from publishable-key calls before validation.
+CLIENT_PARAMS = ("payment_user_agent", "time_on_page", "guid", "muid", "sid", "referrer",
+                 "pasted_fields", "_stripe_version", "_stripe_account")  # fmt: skip
+
+
+def declares(endpoint, name):
+    return endpoint is not None and name in declared.schema_for(endpoint)[1]
+
+
+def mask_key(key):
+    """An invalid key as Stripe echoes it: its prefix (`sk_test_`), the rest starred but for
+    the last four characters, and only when more than eight remain (a short key is all
+    stars after its prefix), so a mistyped secret is never echoed whole."""
+    found = KEY_PREFIX.match(key)
+    prefix = found.group(0) if found else ""
+    rest = key[len(prefix) :]
+    if len(rest) > 8:
+        return prefix + "*" * (len(rest) - 4) + rest[-4:]
+    return prefix + "*" * len(rest)
+
+
 class Pipeline:
     def _reset_pipeline(self):
         self._request_headers = None
@@ -82,9 +107,11 @@ class Pipeline:
                 "or we can help at https://support.stripe.com/.",
                 status=404,
             )
-        api_key = self._authenticate(headers)
+        api_key = self._authenticate(headers, params, endpoint)
         if not api_key.startswith(("sk_", "rk_")):
             self._check_client_key(api_key, endpoint, params, ids)
+        else:
+            self._check_client_secret(endpoint, params, ids)
         fault = self.faults.before_request(method, path)
         if fault == "api_error":
             raise StripeError(500, "api_error", "An unknown error occurred.")
@@ -152,7 +179,11 @@ class Pipeline:
             value = obj[parts[0]] = json.loads(json.dumps(self.get(value)))
         self._expand_path(value, parts[1:])
 
-    def _authenticate(self, headers):
+    def _authenticate(self, headers, params=None, endpoint=None):
+        """The API key: the Authorization header (Bearer, or Basic with the key as the user
+        name), else a `key` parameter in the form, as Stripe.js and the mobile SDKs send the
+        publishable key (`key=pk_test_...`, no Authorization header; docs.stripe.com/keys:
+        publishable keys are for client-side code)."""
         auth = (headers.get("Authorization") or "").strip()
         if auth.startswith("Bearer "):
             key = auth[7:].strip()
@@ -165,6 +196,13 @@ class Pipeline:
                 key = ""
         else:
             key = ""
+        if params is not None and "key" in params and not declares(endpoint, "key"):
+            given = params.pop("key")
+            key = key or (given if isinstance(given, str) else "")
+        if params is not None and key.startswith("pk_"):
+            for name in CLIENT_PARAMS:  # what Stripe.js adds to its calls, not declared
+                if not declares(endpoint, name):
+                    params.pop(name, None)
         if not key:
             raise StripeError(401, "invalid_request_error", NO_KEY)
         if key.startswith(("sk_live_", "rk_live_")):
@@ -181,12 +219,11 @@ class Pipeline:
                 "This is a fake Stripe: it refuses live-mode keys. Use a test key (pk_test_...).",
                 "api_key_live_mode",
             )
-        if not re.fullmatch(r"(sk|rk|pk)_test_\w+|ek_test_[\w-]+", key):
-            masked = key[:8] + "*" * max(len(key) - 12, 0) + key[-4:]
+        if not VALID_KEY.fullmatch(key):
             raise StripeError(
                 401,
                 "invalid_request_error",
-                f"Invalid API Key provided: {masked}",
+                f"Invalid API Key provided: {mask_key(key)}",
                 "api_key_invalid",
             )
         return key

@@ -57,6 +57,8 @@ class EphemeralKeys:
         """The customer a live ephemeral key secret acts for, or None (harness/auth use)."""
         now = int(time.time())
         for key in self.all("ephemeral_key"):
-            if secrets.compare_digest(key["secret"], secret) and key["expires"] > now:
+            # bytes: compare_digest refuses a str outside ASCII (a hostile Bearer header)
+            given = secret.encode("utf-8", "replace")
+            if secrets.compare_digest(key["secret"].encode(), given) and key["expires"] > now:
                 return key["associated_objects"][0]["id"]
         return None

@@ -45,7 +45,7 @@ class Tokens:
         number = re.sub(r"[ -]", "", str(card["number"]))
         if not number.isdigit() or not 12 <= len(number) <= 19:
             raise bad_card_data("invalid_number")
-        if not cards.luhn_valid(number):
+        if not cards.luhn_valid(number) or not cards.length_fits(number):
             raise bad_card_data("incorrect_number")
         month, year = str(card["exp_month"]), str(card["exp_year"])
         if not month.isdigit() or not 1 <= int(month) <= 12:
