@@ -66,7 +66,7 @@ STATEFUL = {
     ("POST", "/v1/payment_intents/{intent}/cancel"): PaymentIntents.cancel_payment_intent,
     ("POST", "/v1/payment_intents/{intent}/capture"): PaymentIntents.capture_payment_intent,
     ("POST", "/v1/customers"): Customers.create_customer,
-    ("GET", "/v1/customers/{customer}"): retrieve("customer"),
+    ("GET", "/v1/customers/{customer}"): CustomerAccounts.retrieve_customer,
     # mobile checkout: customers, saved cards, ephemeral keys, setup intents
     ("GET", "/v1/customers"): listing("customer", "email"),
     ("POST", "/v1/customers/{customer}"): CustomerAccounts.update_customer,

@@ -287,8 +287,12 @@ class FakeRefusalsTests(SimpleTestCase):
             stripe.Customer.retrieve(self.customer.id).invoice_settings.default_payment_method
         )
         self.assertTrue(stripe.Customer.delete(self.customer.id).deleted)
+        # retrieved as Stripe answers a deleted customer (docs.stripe.com/api/customers/retrieve),
+        # and unusable after
+        gone = stripe.Customer.retrieve(self.customer.id)
+        self.assertEqual((gone.id, gone.deleted), (self.customer.id, True))
         with self.assertRaises(stripe.InvalidRequestError):
-            stripe.Customer.retrieve(self.customer.id)
+            stripe.Customer.modify(self.customer.id, email="b@example.com")
 
     def test_setup_intent_states(self):
         setup = stripe.SetupIntent.create(customer=self.customer.id)
@@ -499,7 +503,7 @@ class MobileAnswerShapeTests(SimpleTestCase):
                        stripe.EphemeralKey)}  # fmt: skip
             errors, checked = [], set()
             for obj in engine.objects.values():
-                if obj["object"] in classes:
+                if obj["object"] in classes and not obj.get("deleted"):
                     errors += shape_errors(obj, classes[obj["object"]], obj["id"])
                     checked.add(obj["object"])
             for event in engine.events:

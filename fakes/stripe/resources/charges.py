@@ -22,15 +22,9 @@ from fakes.stripe.wire import (
 
 
 def card_error(decline, **extra):
-    return StripeError(
-        402,
-        "card_error",
-        decline.message,
-        decline.code,
-        decline.param,
-        decline_code=decline.decline_code,
-        **extra,
-    )
+    if decline.decline_code:  # Stripe sends none for an authentication failure
+        extra["decline_code"] = decline.decline_code
+    return StripeError(402, "card_error", decline.message, decline.code, decline.param, **extra)
 
 
 # Sub-objects no handler ever changes in place are shared between charges (a stored charge
@@ -147,10 +141,12 @@ class Charges:
 
     def _maybe_dispute(self, charge, test_card):
         """4000000000000259 / tok_createDispute: "the charge succeeds, only to be disputed as
-        fraudulent" (docs.stripe.com/testing#disputes). Stripe opens it shortly after; the fake
-        opens it at once (the docs do not say how long "after" is)."""
+        fraudulent"; 2685 as product not received; 1976 "as an inquiry" (a dispute in
+        warning_needs_response), docs.stripe.com/testing#disputes. Stripe opens it shortly
+        after; the fake opens it at once (the docs do not say how long "after" is)."""
         if not test_card.dispute:
             return
+        reason, status = test_card.dispute
         dispute = {
             "id": self.new_id("dp"),
             "object": "dispute",
@@ -171,8 +167,8 @@ class Charges:
             "livemode": False,
             "metadata": {},
             "payment_intent": charge["payment_intent"],
-            "reason": "fraudulent",
-            "status": "needs_response",
+            "reason": reason,
+            "status": status,
         }
         self.store(dispute)
         charge["disputed"] = True

@@ -112,9 +112,16 @@ class CustomerAccounts:
             "payment_method", {"customer": id, "limit": 100}, "", ("customer",)
         )["data"]:
             self._detach(method)
-        del self.objects[id]
+        # "If it's for a deleted Customer, a subset of the customer's information is returned,
+        # including a deleted property that's set to true" (docs.stripe.com/api/customers/retrieve):
+        # the tombstone stays; lists and every other use see no customer.
+        tombstone = {"id": id, "object": "customer", "deleted": True}
+        self.objects[id] = tombstone
         self._emit("customer.deleted", customer)
-        return {"id": id, "object": "customer", "deleted": True}
+        return dict(tombstone)
+
+    def retrieve_customer(self, params, id):
+        return self.lookup(id, "customer", deleted_ok=True)
 
     def list_customer_payment_methods(self, params, id):
         self.lookup(id, "customer", "customer")

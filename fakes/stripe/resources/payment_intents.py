@@ -118,6 +118,8 @@ class PaymentIntents:
         # off_session is declared `bool | one_off | recurring`; any of the last two means True
         off_session = params.get("off_session", False) not in (False, "false")
         needs_3ds = self.needs_authentication(test_card, intent["payment_method"])
+        if off_session and test_card.off_session_exempt:
+            needs_3ds = False
         if needs_3ds and test_card.decline is None and not off_session:
             intent["status"] = "requires_action"
             intent["next_action"] = {
@@ -130,7 +132,9 @@ class PaymentIntents:
             }
             self._emit("payment_intent.requires_action", intent)
             return intent
-        decline = test_card.decline or (cards.AUTHENTICATION_REQUIRED if needs_3ds else None)
+        decline = test_card.decline or (
+            cards.AUTHENTICATION_REQUIRED_OFF_SESSION if needs_3ds else None
+        )
         return self._settle_intent(intent, decline)
 
     def _settle_intent(self, intent, decline):
@@ -171,8 +175,13 @@ class PaymentIntents:
                 intent["last_payment_error"]["param"] = decline.param
             self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)
+            # Stripe's error names the intent and the payment method, both as objects
+            # (docs.stripe.com/api/errors: payment_intent, payment_method)
             raise card_error(
-                decline, charge=charge["id"], payment_intent=json.loads(json.dumps(intent))
+                decline,
+                charge=charge["id"],
+                payment_intent=json.loads(json.dumps(intent)),
+                payment_method=json.loads(json.dumps(method)),
             )
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"],

@@ -129,7 +129,11 @@ class SetupIntents:
             "type": "card_error" if decline.code == "card_declined" else "invalid_request_error",
         }
         self._emit("setup_intent.setup_failed", intent)
-        raise card_error(decline, setup_intent=json.loads(json.dumps(intent)))
+        raise card_error(
+            decline,
+            setup_intent=json.loads(json.dumps(intent)),
+            payment_method=json.loads(json.dumps(method)),
+        )
 
     def _succeed_setup(self, intent, authenticated):
         method = self.objects[intent["payment_method"]]
