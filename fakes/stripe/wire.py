@@ -7,7 +7,7 @@ from urllib.parse import unquote_plus
 
 import stripe
 
-from fakes.stripe.currencies import ZERO_DECIMAL
+from fakes.stripe.currencies import format_amount  # noqa: F401 (handlers import it here)
 
 # The API version stripe-python pins; the fake answers as that version does.
 API_VERSION = stripe.api_version
@@ -171,13 +171,6 @@ def as_bool(params, name, default):
     if value not in ("true", "false"):
         raise invalid(f"Invalid boolean: {params[name]}", "parameter_invalid_boolean", name)
     return value == "true"
-
-
-def format_amount(amount, currency):
-    if currency in ZERO_DECIMAL:
-        return f"{amount} {currency}"
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, "")
-    return f"{symbol}{amount / 100:.2f} {currency}"
 
 
 ADDRESS = {

@@ -7,7 +7,7 @@ import time
 import stripe
 
 from fakes.stripe import cards
-from fakes.stripe.currencies import MINIMUM_AMOUNTS
+from fakes.stripe.currencies import PRESENTMENT, amount_problem
 from fakes.stripe.generic import shaped
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.wire import (
@@ -88,28 +88,32 @@ FRAUD_DETAILS = shared({})
 
 class Charges:
     def _amount_and_currency(self, params):
+        """amount and currency, checked against Stripe's currency table (currencies.py)."""
         amount = as_int(params, "amount", required=True)
         currency = str(params.get("currency") or "").lower()
         if not currency:
             raise invalid("Missing required param: currency.", "parameter_missing", "currency")
-        if currency not in MINIMUM_AMOUNTS:
-            raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
+        if currency not in PRESENTMENT:
+            raise invalid(
+                f"Invalid currency: {currency}. Stripe currently supports these currencies: "
+                f"{', '.join(sorted(PRESENTMENT))}",
+                "parameter_invalid_string",
+                "currency",
+            )
         if amount < 1:
             raise invalid(
                 "This value must be greater than or equal to 1.",
                 "parameter_invalid_integer",
                 "amount",
             )
-        minimum = MINIMUM_AMOUNTS[currency]
-        if amount < minimum:
-            raise invalid(
-                f"Amount must be at least {format_amount(minimum, currency)}",
-                "amount_too_small",
-                "amount",
-            )
-        if amount > 99999999:
-            raise invalid("Amount must be no more than $999,999.99", "amount_too_large", "amount")
+        self._check_amount(amount, currency)
         return amount, currency
+
+    @staticmethod
+    def _check_amount(amount, currency, param="amount", charge=True):
+        problem = amount_problem(amount, currency, charge=charge)
+        if problem:
+            raise invalid(problem[1], problem[0], param)
 
     def create_charge(self, params):
         amount, currency = self._amount_and_currency(params)
@@ -268,6 +272,7 @@ class Charges:
                 "This charge cannot be captured because it failed.", "charge_not_capturable"
             )
         amount = as_int(params, "amount") or charge["amount"]
+        self._check_amount(amount, charge["currency"], charge=False)
         if amount > charge["amount"]:
             raise invalid(
                 "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
@@ -326,6 +331,7 @@ class Charges:
                 "parameter_invalid_integer",
                 "amount",
             )
+        self._check_amount(amount, charge["currency"], charge=False)
         if amount > remaining:
             raise invalid(
                 f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than "
