@@ -171,7 +171,7 @@ class GenericAnswerShapeTests(SimpleTestCase):
                     if retrieved.get("object") == cls.OBJECT_NAME:
                         self.assertEqual(retrieved["id"], body["id"], where)
             checked.add(endpoint.template)
-        self.assertGreater(len(checked), 120)
+        self.assertGreater(len(checked), 115)  # (balance and balance transactions are stateful)
 
     def test_the_shape_check_can_fail(self):
         with self.assertRaises(AssertionError):

@@ -24,6 +24,7 @@ from fakes.stripe.client_side import ClientSide
 from fakes.stripe.events import Events, sign_webhook
 from fakes.stripe.generic import Generic
 from fakes.stripe.pipeline import Pipeline
+from fakes.stripe.resources.balance import Balance
 from fakes.stripe.resources.charges import Charges
 from fakes.stripe.resources.customers import CustomerAccounts, Customers
 from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
@@ -91,6 +92,9 @@ STATEFUL = {
     ("GET", "/v1/setup_intents/{intent}"): retrieve("setup_intent"),
     ("POST", "/v1/setup_intents/{intent}/confirm"): SetupIntents.confirm_setup_intent,
     ("POST", "/v1/setup_intents/{intent}/cancel"): SetupIntents.cancel_setup_intent,
+    ("GET", "/v1/balance"): Balance.retrieve_balance,
+    ("GET", "/v1/balance_transactions"): Balance.list_balance_transactions,
+    ("GET", "/v1/balance_transactions/{id}"): Balance.retrieve_balance_transaction,
     ("GET", "/v1/events"): listing("event", "type"),
     ("GET", "/v1/events/{id}"): retrieve("event"),
 }
@@ -99,7 +103,7 @@ STATEFUL = {
 # The resources with behaviour; everything else is answered generically (generic.py).
 MODELLED = frozenset(
     {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event",
-     "setup_intent", "ephemeral_key"}
+     "setup_intent", "ephemeral_key", "balance_transaction", "balance"}
 )  # fmt: skip
 
 
@@ -111,6 +115,7 @@ class FakeStripe(
     Generic,
     Tokens,
     Charges,
+    Balance,
     PaymentMethods,
     SavedPaymentMethods,
     PaymentIntents,
@@ -124,7 +129,7 @@ class FakeStripe(
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
-             "_set_up", "_ephemeral_versions")  # fmt: skip
+             "_set_up", "_ephemeral_versions", "_balance_sources")  # fmt: skip
 
     def __init__(self):
         self._lock = threading.RLock()
@@ -137,6 +142,7 @@ class FakeStripe(
             self._reset_events()
             self._reset_pipeline()
             self._reset_generic()
+            self._reset_balance()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self._refunds_due = []  # [refund id, final status] for settle_refunds()
             self._set_up = set()  # payment methods authenticated for off-session use

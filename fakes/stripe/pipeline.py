@@ -6,6 +6,7 @@ import re
 import secrets
 
 from fakes.contract import FakeResponse, TransportFault
+from fakes.stripe import expansion
 from fakes.stripe import params as declared
 from fakes.stripe.routes import router
 from fakes.stripe.wire import (
@@ -124,14 +125,17 @@ class Pipeline:
                 "rate_limit",
             )
         declared.validate(endpoint, params)
-        expand = params.pop("expand", None) or []
+        expand = self._expansions(params.pop("expand", None), endpoint)
         key = headers.get("Idempotency-Key") if method == "POST" else None
         result = self._replay(api_key, key, method, path, params) if key else None
         if result is None:
             self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
             try:
-                status, payload = 200, self._expand(handler(endpoint, params, ids), expand)
+                status, payload = (
+                    200,
+                    self._expand(handler(endpoint, params, ids), expand, endpoint),
+                )
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
             payload = self._encode(payload)  # once: the answer, and the stored answer
@@ -157,26 +161,48 @@ class Pipeline:
             return text.encode()
         return encode_json(payload).encode()
 
-    def _expand(self, payload, expand):
-        """Stripe's `expand[]`: an id field (dotted paths descend) becomes a copy of the object.
+    def _expansions(self, expand, endpoint):
+        """The `expand[]` paths, each checked against the declarations (expansion.py) before
+        anything runs: a path Stripe would refuse is a 400 and changes nothing."""
+        if not expand:
+            return []
+        if isinstance(expand, dict):  # expand[0]=charge, as stripe-python encodes lists
+            expand = [expand[index] for index in sorted(expand, key=str)]
+        paths = [str(path) for path in (expand if isinstance(expand, list) else [expand])]
+        is_list = endpoint.kind in ("list", "search")
+        for path in paths:
+            expansion.check(endpoint.resource_class(), path, is_list)
+        return paths
+
+    def _expand(self, payload, expand, endpoint=None):
+        """Stripe's `expand[]`: an id field (dotted paths descend, `data.` into a list's
+        items) becomes a copy of the object; balance transactions are built when expanded.
 
         Applied before an idempotent answer is stored, so a replay is expanded the same way.
         """
         if not expand or not isinstance(payload, dict):
             return payload
         payload = json.loads(json.dumps(payload))  # the answer's copy, never the stored object
-        if isinstance(expand, dict):  # expand[0]=charge, as stripe-python encodes lists
-            expand = [expand[index] for index in sorted(expand, key=str)]
-        for path in expand if isinstance(expand, list) else [expand]:
-            self._expand_path(payload, str(path).split("."))
+        for path in expand:
+            self._expand_path(payload, path.split("."))
         return payload
 
     def _expand_path(self, obj, parts):
-        if not parts or not isinstance(obj, dict):
+        if not parts:
+            return
+        if isinstance(obj, list):
+            for item in obj:
+                self._expand_path(item, parts)
+            return
+        if not isinstance(obj, dict):
             return
         value = obj.get(parts[0])
-        if isinstance(value, str) and value in self.objects:
-            value = obj[parts[0]] = json.loads(json.dumps(self.get(value)))
+        if isinstance(value, str) and value:
+            found = self.objects.get(value)
+            if found is not None:
+                value = obj[parts[0]] = json.loads(json.dumps(self.get(value)))
+            elif value.startswith("txn_"):
+                value = obj[parts[0]] = self.balance_transaction(value) or value
         self._expand_path(value, parts[1:])
 
     def _authenticate(self, headers, params=None, endpoint=None):

@@ -202,7 +202,7 @@ class Charges:
             "application_fee": None,
             "application_fee_amount": None,
             # an authorisation moves no money: no balance transaction until captured
-            "balance_transaction": self.new_id("txn") if succeeded and capture else None,
+            "balance_transaction": None,  # set below, when money moves
             "billing_details": BILLING_DETAILS,
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
@@ -259,6 +259,8 @@ class Charges:
             "transfer_group": params.get("transfer_group"),
         }
         charge["refunds"]["url"] = f"/v1/charges/{charge['id']}/refunds"
+        if succeeded and capture:
+            charge["balance_transaction"] = self._new_txn(charge["id"])
         if succeeded:
             charge["receipt_url"] = f"https://pay.stripe.com/receipts/fake/{charge['id']}"
         return self.store(charge)
@@ -288,7 +290,7 @@ class Charges:
             captured=True,
             amount_captured=amount,
             amount_refunded=charge["amount"] - amount,
-            balance_transaction=self.new_id("txn"),
+            balance_transaction=self._new_txn(charge["id"]),
         )
         self._emit("charge.captured", charge, previous)
         return charge
@@ -358,6 +360,7 @@ class Charges:
         uncaptured charge is "marked as refunded" (docs.stripe.com/api/charges/capture). The
         docs are silent on a partial `amount` here; the fake releases the whole amount."""
         refund = self._new_refund(charge, charge["amount"], params, "succeeded")
+        self._balance_sources.pop(refund["balance_transaction"])  # no money moved
         refund["balance_transaction"] = None
         previous = {"amount_refunded": 0, "refunded": False}
         charge.update(amount_refunded=charge["amount"], refunded=True)
@@ -371,7 +374,7 @@ class Charges:
             "id": self.new_id("re"),
             "object": "refund",
             "amount": amount,
-            "balance_transaction": self.new_id("txn"),
+            "balance_transaction": None,
             "charge": charge["id"],
             "created": int(time.time()),
             "currency": charge["currency"],
@@ -391,6 +394,7 @@ class Charges:
             "status": status,
             "transfer_reversal": None,
         }
+        refund["balance_transaction"] = self._new_txn(refund["id"])
         return self.store(refund)
 
     def settle_refunds(self):

@@ -1,0 +1,83 @@
+"""expand[] from the declarations and balance transactions for the money that moved.
+
+docs.stripe.com/api/expanding_objects: expandable fields only (stripe-python declares them
+ExpandableField), dotted paths, `data.` on lists, four levels; anything else 400.
+docs.stripe.com/api/balance_transactions/object and docs.stripe.com/api/balance.
+Each check runs in process and over loopback HTTP."""
+
+import stripe
+from django.test import SimpleTestCase
+
+from tests.stripe_layers import TwoLayersMixin
+
+CHARGE = {"amount": 1000, "currency": "usd", "source": "tok_visa"}
+
+
+class ExpansionTests(TwoLayersMixin, SimpleTestCase):
+    def test_balance_transaction_expands_to_an_object(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                charge = layer.ok(
+                    "POST", "/v1/charges", {**CHARGE, "expand": ["balance_transaction"]}
+                )
+                txn = charge["balance_transaction"]
+                self.assertEqual(txn["object"], "balance_transaction")
+                # 2.9% + 30 cents (stripe.com/pricing)
+                self.assertEqual((txn["amount"], txn["fee"], txn["net"], txn["currency"]),
+                                 (1000, 59, 941, "usd"))  # fmt: skip
+                self.assertEqual((txn["status"], txn["type"], txn["source"]),
+                                 ("pending", "charge", charge["id"]))  # fmt: skip
+                self.assertEqual(layer.ok("GET", f"/v1/balance_transactions/{txn['id']}"), txn)
+                refund = layer.ok("POST", "/v1/refunds", {"charge": charge["id"], "amount": 400,
+                                                          "expand": ["balance_transaction"]})  # fmt: skip
+                self.assertEqual((refund["balance_transaction"]["amount"],
+                                  refund["balance_transaction"]["type"]), (-400, "refund"))  # fmt: skip
+                held = layer.ok("POST", "/v1/charges", {**CHARGE, "capture": "false"})
+                self.assertIsNone(held["balance_transaction"])  # no money moved yet
+                listed = layer.ok("GET", "/v1/balance_transactions")["data"]
+                self.assertEqual([t["type"] for t in listed], ["refund", "charge"])
+                balance = layer.ok("GET", "/v1/balance")
+                self.assertEqual(balance["pending"], [{"amount": 941, "currency": "usd",
+                                                       "source_types": {"card": 941}}])  # fmt: skip
+                self.assertEqual(balance["available"][0]["amount"], -400)
+
+    def test_nested_and_list_expansion(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {})
+                intent = layer.ok("POST", "/v1/payment_intents", {
+                    "amount": 1000, "currency": "usd", "customer": customer["id"],
+                    "payment_method": "pm_card_visa", "confirm": "true",
+                    "expand": ["latest_charge.balance_transaction", "customer"]})  # fmt: skip
+                self.assertEqual(intent["customer"]["id"], customer["id"])
+                self.assertEqual(intent["latest_charge"]["balance_transaction"]["fee"], 59)
+                listed = layer.ok("GET", "/v1/charges", {"expand": ["data.customer"]})
+                self.assertEqual(listed["data"][0]["customer"]["id"], customer["id"])
+                with layer.library():
+                    charge = stripe.Charge.retrieve(intent["latest_charge"]["id"],
+                                                    expand=["balance_transaction"])  # fmt: skip
+                    self.assertIsInstance(charge.balance_transaction, stripe.BalanceTransaction)
+
+    def test_what_cannot_be_expanded_is_a_400(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                for path, params, expand, hint in [
+                    ("/v1/charges", CHARGE, "amount", ""),
+                    ("/v1/charges", CHARGE, "outcome", ""),  # a nested object, not an id
+                    ("/v1/charges", CHARGE, "bogus", ""),
+                    ("/v1/customers", {}, "default_source.bogus", ""),
+                ]:
+                    answer = layer.call("POST", path, {**params, "expand": [expand]})
+                    self.assertEqual(answer.status, 400, answer.text)
+                    self.assertEqual(answer.error["message"],
+                                     f"This property cannot be expanded ({expand}).{hint}")  # fmt: skip
+                    self.assertEqual(answer.error["param"], "expand")
+                self.assertEqual(layer.engine.all("charge"), [])  # refused before it ran
+                on_list = layer.call("GET", "/v1/charges", {"expand": ["customer"]})
+                self.assertEqual(
+                    on_list.error["message"],
+                    "This property cannot be expanded (customer). You may want to try "
+                    "expanding 'data.customer' instead.",
+                )
+                deep = layer.call("GET", "/v1/payment_intents/x", {"expand": ["a.b.c.d.e"]})
+                self.assertIn("more than 4 levels", deep.error["message"])
