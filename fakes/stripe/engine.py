@@ -26,7 +26,7 @@ from fakes.stripe.generic import Generic
 from fakes.stripe.pipeline import Pipeline
 from fakes.stripe.resources.balance import Balance
 from fakes.stripe.resources.charges import Charges
-from fakes.stripe.resources.customers import CustomerAccounts, Customers
+from fakes.stripe.resources.customers import CustomerAccounts, Customers, CustomerSources
 from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
 from fakes.stripe.resources.payment_intents import PaymentIntents
 from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
@@ -79,6 +79,12 @@ STATEFUL = {
         CustomerAccounts.retrieve_customer_payment_method
     ),
     ("GET", "/v1/payment_methods"): SavedPaymentMethods.list_payment_methods,
+    # the legacy cards API (customer sources)
+    ("POST", "/v1/customers/{customer}/sources"): CustomerSources.create_customer_source,
+    ("GET", "/v1/customers/{customer}/sources"): CustomerSources.list_customer_sources,
+    ("GET", "/v1/customers/{customer}/sources/{id}"): CustomerSources.retrieve_customer_source,
+    ("POST", "/v1/customers/{customer}/sources/{id}"): CustomerSources.update_customer_source,
+    ("DELETE", "/v1/customers/{customer}/sources/{id}"): CustomerSources.delete_customer_source,
     ("POST", "/v1/payment_methods/{payment_method}/attach"): (
         SavedPaymentMethods.attach_payment_method
     ),
@@ -122,6 +128,7 @@ class FakeStripe(
     SetupIntents,
     Customers,
     CustomerAccounts,
+    CustomerSources,
     EphemeralKeys,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""

@@ -119,7 +119,9 @@ class Charges:
         amount, currency = self._amount_and_currency(params)
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
-        if params.get("source"):
+        if params.get("source") and customer_id and str(params["source"]).startswith("card_"):
+            card = self.customer_card(customer_id, params["source"], "source")
+        elif params.get("source"):
             card = self._card_from_source(params["source"])
         elif customer_id:
             customer = self.lookup(customer_id, "customer", "customer")

@@ -23,9 +23,39 @@ Decline3DS = cards.Decline(
 
 SUPPORTED_TYPES = ("card",)
 
+# Parameters of POST /v1/payment_intents that Stripe's reference says "can only be used with
+# confirm=true" (docs.stripe.com/api/payment_intents/create: off_session, return_url,
+# error_on_requires_action, mandate, mandate_data).
+CONFIRM_ONLY = ("off_session", "return_url", "error_on_requires_action", "mandate", "mandate_data")
+
+
+def check_intent_parameters(params, confirming):
+    """The rules between parameters Stripe documents for creating/confirming an intent."""
+    if not confirming:
+        for name in CONFIRM_ONLY:
+            if params.get(name) not in (None, "", False, "false"):
+                raise invalid(
+                    f"The parameter {name} can only be used with confirm=true "
+                    f"(docs.stripe.com/api/payment_intents/create#create_payment_intent-{name}).",
+                    None,
+                    name,
+                )
+    off_session = params.get("off_session", False) not in (False, "false")
+    # setup_future_usage=on_session saves a card "when your customer is present in your
+    # checkout flow" (docs.stripe.com/api/payment_intents/create#create_payment_intent-setup_future_usage):
+    # it contradicts off_session=true.
+    if off_session and params.get("setup_future_usage") == "on_session":
+        raise invalid(
+            "You cannot set setup_future_usage to on_session on an off_session payment: use "
+            "off_session (docs.stripe.com/payments/save-during-payment).",
+            None,
+            "setup_future_usage",
+        )
+
 
 class PaymentIntents:
     def create_payment_intent(self, params):
+        check_intent_parameters(params, as_bool(params, "confirm", False))
         amount, currency = self._amount_and_currency(params)
         method = (
             self._payment_method(params["payment_method"]) if params.get("payment_method") else None
@@ -94,7 +124,11 @@ class PaymentIntents:
         return intent
 
     def confirm_payment_intent(self, params, id):
-        return self._confirm(self.lookup(id, "payment_intent"), params)
+        intent = self.lookup(id, "payment_intent")
+        check_intent_parameters(
+            {"setup_future_usage": intent["setup_future_usage"], **params}, True
+        )
+        return self._confirm(intent, params)
 
     def _confirm(self, intent, params):
         if intent["status"] not in (

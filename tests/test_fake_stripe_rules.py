@@ -1,0 +1,98 @@
+"""Rules between parameters Stripe documents, and a customer's cards (the legacy sources).
+
+docs.stripe.com/api/payment_intents/create (off_session, return_url, ... "can only be used
+with confirm=true"; setup_future_usage), docs.stripe.com/api/customers/create
+(payment_method), docs.stripe.com/api/cards. Each check runs in process and over HTTP."""
+
+import stripe
+from django.test import SimpleTestCase
+
+from tests.stripe_layers import TwoLayersMixin
+
+INTENT = {"amount": 900, "currency": "usd", "payment_method": "pm_card_visa"}
+
+
+class CrossParameterTests(TwoLayersMixin, SimpleTestCase):
+    def test_confirm_only_parameters_without_confirm(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                for name, value in [("off_session", "true"), ("return_url", "https://a.example/"),
+                                    ("error_on_requires_action", "true")]:  # fmt: skip
+                    answer = layer.call("POST", "/v1/payment_intents", {**INTENT, name: value})
+                    self.assertEqual(
+                        (answer.status, answer.error["param"]), (400, name), answer.text
+                    )
+                    self.assertIn("confirm=true", answer.error["message"])
+                self.assertEqual(layer.engine.all("payment_intent"), [])
+                with_confirm = {**INTENT, "off_session": "true", "confirm": "true"}
+                self.assertEqual(layer.ok("POST", "/v1/payment_intents", with_confirm)["status"],
+                                 "succeeded")  # fmt: skip
+
+    def test_setup_future_usage_on_session_with_off_session(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                answer = layer.call("POST", "/v1/payment_intents", {
+                    **INTENT, "confirm": "true", "off_session": "true",
+                    "setup_future_usage": "on_session"})  # fmt: skip
+                self.assertEqual(
+                    (answer.status, answer.error["param"]), (400, "setup_future_usage")
+                )
+
+    def test_customer_create_with_a_payment_method(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                missing = layer.call("POST", "/v1/customers", {"payment_method": "pm_missing"})
+                self.assertEqual((missing.status, missing.error["code"], missing.error["param"]),
+                                 (404, "resource_missing", "payment_method"))  # fmt: skip
+                self.assertEqual(layer.engine.all("customer"), [])  # nothing created
+                customer = layer.ok("POST", "/v1/customers", {
+                    "payment_method": "pm_card_visa",
+                    "invoice_settings": {"default_payment_method": "pm_card_visa"}})  # fmt: skip
+                listed = layer.ok("GET", f"/v1/customers/{customer['id']}/payment_methods")["data"]
+                self.assertEqual([m["id"] for m in listed],
+                                 [customer["invoice_settings"]["default_payment_method"]])  # fmt: skip
+                declined = layer.call("POST", "/v1/customers",
+                                      {"payment_method": "pm_card_visa_chargeDeclined"})  # fmt: skip
+                self.assertEqual(declined.status, 402)
+                self.assertEqual(len(layer.engine.all("customer")), 1)
+
+
+class CustomerSourceTests(TwoLayersMixin, SimpleTestCase):
+    def test_create_list_retrieve_update_delete_and_the_default(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {})
+                base = f"/v1/customers/{customer['id']}/sources"
+                first = layer.ok("POST", base, {"source": "tok_visa"})
+                second = layer.ok("POST", base, {"source": "tok_mastercard"})
+                self.assertEqual((first["object"], first["customer"]), ("card", customer["id"]))
+                got = layer.ok("GET", f"/v1/customers/{customer['id']}")
+                self.assertEqual(got["default_source"], first["id"])
+                listed = layer.ok("GET", base, {"object": "card"})["data"]
+                self.assertEqual([c["id"] for c in listed], [second["id"], first["id"]])
+                self.assertEqual(layer.ok("GET", f"{base}/{second['id']}")["last4"], "4444")
+                renamed = layer.ok("POST", f"{base}/{second['id']}", {"name": "Ada"})
+                self.assertEqual(renamed["name"], "Ada")
+                # charging the customer without a source uses the default source
+                charge = layer.ok("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                                          "customer": customer["id"]})  # fmt: skip
+                self.assertEqual(charge["source"]["id"], first["id"])
+                other = layer.ok("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                 "customer": customer["id"], "source": second["id"]})  # fmt: skip
+                self.assertEqual(other["payment_method_details"]["card"]["last4"], "4444")
+                deleted = layer.ok("DELETE", f"{base}/{first['id']}")
+                self.assertEqual(deleted, {"id": first["id"], "object": "card", "deleted": True})
+                got = layer.ok("GET", f"/v1/customers/{customer['id']}")
+                self.assertEqual(got["default_source"], second["id"])
+                missing = layer.call("GET", f"{base}/{first['id']}")
+                self.assertEqual((missing.status, missing.error["code"]), (404, "resource_missing"))
+                wrong = layer.call("POST", f"/v1/customers/{customer['id']}",
+                                   {"default_source": first["id"]})  # fmt: skip
+                self.assertEqual(wrong.status, 404)
+                refused = layer.call("POST", base, {"source": "tok_chargeDeclined"})
+                self.assertEqual(refused.status, 402)
+                with layer.library():
+                    card = stripe.Customer.create_source(customer["id"], source="tok_amex")
+                    self.assertEqual(card.last4, "0005")
+                    cards = stripe.Customer.list_sources(customer["id"], object="card")
+                    self.assertEqual(len(cards.data), 2)
