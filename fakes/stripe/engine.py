@@ -138,9 +138,15 @@ class FakeStripe(
              "_idempotent", "_card_of", "_parents", "_refunds_due",
              "_set_up", "_ephemeral_versions", "_balance_sources")  # fmt: skip
 
-    def __init__(self):
+    def __init__(self, *, compact_json=False, stripe_mock=False):
+        """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);
+        stripe_mock: the stripe-mock-compatible mode (generic.py: an id never issued answers
+        a complete object of its resource, an empty first page one object), for suites
+        written against stripe-mock. The default is stateful and strict."""
         self._lock = threading.RLock()
         self.faults = FaultPlan()
+        self.compact_json = compact_json
+        self.stripe_mock = stripe_mock
         self.reset()
 
     def reset(self):

@@ -156,12 +156,49 @@ def shaped(cls, name, params):
 
 # Initial statuses for generic objects whose first declared status would mislead.
 INITIAL_STATUS = {"setup_intent": "requires_payment_method", "payout": "pending",
+                  "payment_intent": "requires_payment_method", "charge": "succeeded",
                   "invoice": "draft", "subscription": "incomplete", "quote": "draft"}  # fmt: skip
+
+
+def class_for(object_name):
+    """The stripe-python resource class of an object type ("charge" -> stripe.Charge)."""
+    from stripe._object_classes import get_object_class
+
+    cls = get_object_class("V1", object_name)
+    return cls if isinstance(cls, type) and getattr(cls, "OBJECT_NAME", None) else None
+
+
+def union_class(endpoint):
+    """The first resource of a union-typed answer (`Union[BankAccount, Card]`), for the
+    stripe-mock-compatible mode; stripe-mock answers the union's first fixture too."""
+    returns = endpoint.returns or ""
+    inner = returns[returns.find("[") + 1 :].split("]")[0].replace("Union[", "")
+    for name in (n.strip() for n in inner.split(",")):
+        cls = getattr(stripe, name, None)
+        if isinstance(cls, type) and getattr(cls, "OBJECT_NAME", None):
+            return cls
+    return None
 
 
 class Generic:
     def _reset_generic(self):
         self._parents = {}  # generic object id -> the id of the object in its path
+
+    def fixture(self, object_name, object_id=None):
+        """stripe-mock-compatible mode: a complete object of the resource for an id the fake
+        never issued (or a new id), shaped by the declarations, stored from then on so later
+        calls see the same object. None when stripe-python declares no such resource."""
+        cls = class_for(object_name)
+        if cls is None:
+            return None
+        obj = build(cls, {}, "", object_id=object_id or self.new_id(prefix_for(object_name)))
+        if object_name in INITIAL_STATUS and "status" in obj:
+            obj["status"] = INITIAL_STATUS[object_name]
+        if "id" not in obj:
+            return obj
+        self.objects[obj["id"]] = obj
+        self._index_add((object_name, None, None), obj["id"])
+        return obj
 
     def generic(self, endpoint, params, ids):
         cls = endpoint.resource_class()
@@ -169,6 +206,8 @@ class Generic:
         path = endpoint.template
         if kind == "search":
             return self.search(endpoint, params, path)
+        if cls is None and self.stripe_mock:
+            cls = union_class(endpoint)
         if cls is None:
             raise invalid(
                 f"The fake Stripe does not answer {endpoint.method} {endpoint.template}: "
@@ -184,6 +223,8 @@ class Generic:
         parent = self._parent_of(ids[:-1] if kind in ("retrieve", "update", "delete") else ids)
         if kind in ("retrieve", "update", "delete") and ids:
             found = self.objects.get(ids[-1])
+            if found is None and self.stripe_mock:
+                found = self.fixture(name, ids[-1])
             if found is None or found.get("object") != name:
                 raise not_found(name, ids[-1])
             if kind == "retrieve":
@@ -216,7 +257,7 @@ class Generic:
         if not ids:
             return None
         parent = ids[-1]
-        if parent not in self.objects:
+        if parent not in self.objects and not self.stripe_mock:
             raise not_found("object", parent)
         return parent
 
