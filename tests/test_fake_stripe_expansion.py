@@ -81,3 +81,31 @@ class ExpansionTests(TwoLayersMixin, SimpleTestCase):
                 )
                 deep = layer.call("GET", "/v1/payment_intents/x", {"expand": ["a.b.c.d.e"]})
                 self.assertIn("more than 4 levels", deep.error["message"])
+
+
+class IncludedListTests(TwoLayersMixin, SimpleTestCase):
+    def test_an_included_list_descends_through_its_data(self):
+        # a customer's tax_ids is an includable list: expand[]=tax_ids.data.customer
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {})
+                got = layer.call("GET", f"/v1/customers/{customer['id']}",
+                                 {"expand": ["tax_ids.data.customer"]})  # fmt: skip
+                self.assertEqual(got.status, 200, got.text)
+                bad = layer.call("GET", f"/v1/customers/{customer['id']}",
+                                 {"expand": ["tax_ids.data.bogus"]})  # fmt: skip
+                self.assertEqual(bad.status, 400)
+
+    def test_client_secrets_are_letters_and_digits_after_secret(self):
+        # as Stripe's (pi_..._secret_YrKJUKribcBjcG8HVhfZluoGH): a `\w+` pattern reads it whole
+        import re
+
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                for path in ("/v1/payment_intents", "/v1/setup_intents"):
+                    params = {"amount": 500, "currency": "usd"} if "payment" in path else {}
+                    secret = layer.ok("POST", path, params)["client_secret"]
+                    self.assertRegex(secret, r"^(pi|seti)_\w+_secret_[A-Za-z0-9]+$")
+                    self.assertEqual(
+                        re.search(r"(pi|seti)_\w+_secret_\w+", secret).group(0), secret
+                    )

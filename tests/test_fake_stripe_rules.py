@@ -96,3 +96,27 @@ class CustomerSourceTests(TwoLayersMixin, SimpleTestCase):
                     self.assertEqual(card.last4, "0005")
                     cards = stripe.Customer.list_sources(customer["id"], object="card")
                     self.assertEqual(len(cards.data), 2)
+
+
+class GenericDefaultsTests(TwoLayersMixin, SimpleTestCase):
+    def test_active_by_default_an_id_given_on_create_and_status_actions(self):
+        # docs.stripe.com/api/products/create: `id` ("If not provided, an identifier will be
+        # randomly generated"), `active` ("Defaults to true"); docs.stripe.com/api/payouts/cancel
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                product = layer.ok("POST", "/v1/products", {"id": "PRODUCT1234", "name": "Tea"})
+                self.assertEqual((product["id"], product["active"]), ("PRODUCT1234", True))
+                self.assertEqual(layer.ok("GET", "/v1/products/PRODUCT1234")["name"], "Tea")
+                again = layer.call("POST", "/v1/products", {"id": "PRODUCT1234", "name": "x"})
+                self.assertEqual(
+                    (again.status, again.error["code"]), (400, "resource_already_exists")
+                )
+                plan = layer.ok("POST", "/v1/plans", {"amount": 500, "currency": "usd",
+                                                      "interval": "month", "product": "PRODUCT1234"})  # fmt: skip
+                self.assertTrue(plan["active"])
+                listed = layer.ok("GET", "/v1/products", {"active": "true"})["data"]
+                self.assertEqual([p["id"] for p in listed], ["PRODUCT1234"])
+                payout = layer.ok("POST", "/v1/payouts", {"amount": 1100, "currency": "usd"})
+                self.assertEqual(payout["status"], "pending")
+                canceled = layer.ok("POST", f"/v1/payouts/{payout['id']}/cancel")
+                self.assertEqual(canceled["status"], "canceled")

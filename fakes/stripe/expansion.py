@@ -64,8 +64,12 @@ def check(cls, path, is_list):
         )
     if cls is None:
         return  # the answer is a union the declarations do not name: nothing to check
-    current, expanded = cls, False
+    current, expanded, in_list = cls, False, False
     for index, part in enumerate(parts):
+        if in_list:  # an included list (tax_ids) descends through its `data`
+            in_list = False
+            if part == "data":
+                continue
         if is_list and index == 0:
             if part != "data":
                 hint = ""
@@ -77,6 +81,7 @@ def check(cls, path, is_list):
         if kind is None:
             raise invalid(f"This property cannot be expanded ({path}).", None, "expand")
         expanded = kind[0] in ("expandable", "list")
+        in_list = kind[0] == "list"
         current = kind[1]
     if not expanded:
         raise invalid(f"This property cannot be expanded ({path}).", None, "expand")

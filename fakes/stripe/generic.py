@@ -8,6 +8,7 @@ work on them; every generic answer carries the `Fake-Stripe-Generic: true` heade
 stripe-mock, nothing here models behaviour: use the stateful resources for that.
 """
 
+import bisect
 import functools
 import re
 import time
@@ -17,6 +18,7 @@ import stripe
 from stripe._stripe_object import UntypedStripeObject
 
 from fakes.stripe.params import apply_metadata
+from fakes.stripe.store import sequence
 from fakes.stripe.wire import invalid, not_found
 
 PREFIXES = {
@@ -238,20 +240,52 @@ class Generic:
             return build(cls, params, path)
         if kind == "action" and ids:
             found = self.objects.get(ids[-1])
+            if found is None and self.stripe_mock:
+                found = self.fixture(name, ids[-1])
             if found is not None and found.get("object") == name:
                 self._update(found, cls, params, path)
+                self._act(found, cls, path)
                 return found
         # create (top level or nested under its parent)
+        given_id = params.get("id") if kind == "create" and "id" in params else None
+        if given_id is not None and given_id in self.objects:
+            raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
         obj = build(cls, params, path, object_id=None)
         if name in INITIAL_STATUS and "status" in obj:
             obj["status"] = INITIAL_STATUS[name]
-        if "id" in obj:
+        if "active" in obj and "active" not in params and isinstance(obj["active"], bool):
+            # products, plans, prices, ...: "active: Whether the ... is currently available
+            # for purchase. Defaults to true." (docs.stripe.com/api/products/create)
+            obj["active"] = True
+        if "id" in obj and given_id is not None:
+            # products and plans take an `id` on create (docs.stripe.com/api/products/create:
+            # "If not provided, an identifier will be randomly generated"); such an id has no
+            # counter, so it sorts first in its index (store.sequence is -1)
+            obj["id"] = given_id
+            self.objects[given_id] = obj
+            bisect.insort(self._indexes.setdefault((name, None, None), []), given_id, key=sequence)
+        elif "id" in obj:
             obj["id"] = self.new_id(prefix_for(name))
             self.store(obj)
             if parent is not None:
                 self._parents[obj["id"]] = parent
                 self._index_add((name, "parent", parent), obj["id"])
         return obj
+
+    # Actions named for the status they lead to (POST /v1/payouts/{id}/cancel -> canceled),
+    # applied where the resource declares that status.
+    ACTION_STATUS = {"cancel": "canceled", "void": "void", "finalize": "open", "pay": "paid",
+                     "mark_uncollectible": "uncollectible", "close": "closed",
+                     "expire": "expired", "reverse": "reversed"}  # fmt: skip
+
+    def _act(self, found, cls, path):
+        status = self.ACTION_STATUS.get(path.rsplit("/", 1)[-1])
+        if status is None or "status" not in found:
+            return
+        annotation = next((a for f, a, _ in fields_of(cls) if f == "status"), None)
+        values = {str(v) for m in _members(annotation) for v in typing.get_args(m)}
+        if status in values or not values:  # (a plain `str` status takes any)
+            found["status"] = status
 
     def _parent_of(self, ids):
         if not ids:

@@ -232,6 +232,9 @@ class Pipeline:
             return
         if not isinstance(obj, dict):
             return
+        if obj.get("object") in ("list", "search_result") and parts[0] == "data":
+            self._expand_path(obj.get("data"), parts[1:])
+            return
         value = obj.get(parts[0])
         if isinstance(value, str) and value:
             found = self.objects.get(value)

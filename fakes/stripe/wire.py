@@ -3,6 +3,8 @@
 import hashlib
 import json
 import re
+import secrets
+import string
 from urllib.parse import unquote_plus
 
 import stripe
@@ -43,6 +45,15 @@ class FrozenDict(dict):
 
 
 EMPTY = FrozenDict()
+
+
+ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def client_secret_tail():
+    """The part of a client secret after `_secret_`: letters and digits only, as Stripe's
+    (`pi_3MtwBw..._secret_YrKJUKribcBjcG8HVhfZluoGH`), so `\\w+` finds all of it."""
+    return "".join(secrets.choice(ALPHANUMERIC) for _ in range(25))
 
 
 def invalid(message, code=None, param=None, status=400, **extra):

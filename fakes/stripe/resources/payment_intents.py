@@ -1,7 +1,6 @@
 """PaymentIntents: create, confirm (3-D Secure via requires_action), cancel."""
 
 import json
-import secrets
 import time
 
 import stripe
@@ -11,7 +10,7 @@ from fakes.stripe.generic import shaped
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.resources.charges import card_error
 from fakes.stripe.resources.setup_intents import SETUP_EXEMPT
-from fakes.stripe.wire import StripeError, as_bool, invalid
+from fakes.stripe.wire import StripeError, as_bool, client_secret_tail, invalid
 
 Decline3DS = cards.Decline(
     "payment_intent_authentication_failure",
@@ -77,7 +76,7 @@ class PaymentIntents:
             "canceled_at": None,
             "cancellation_reason": None,
             "capture_method": params.get("capture_method", "automatic_async"),
-            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            "client_secret": f"{intent_id}_secret_{client_secret_tail()}",
             "confirmation_method": "automatic",
             "created": int(time.time()),
             "currency": currency,
