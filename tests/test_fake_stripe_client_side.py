@@ -175,3 +175,23 @@ class SmallOnesTests(TwoLayersMixin, SimpleTestCase):
                     self.assertEqual(answer.error["message"], f"Invalid API Key provided: {masked}")
                     if len(key) > 4:
                         self.assertNotIn(key, answer.text)
+
+
+class BrowserCardDataTests(TwoLayersMixin, SimpleTestCase):
+    def test_stripe_js_confirms_with_the_card_itself(self):
+        # payment_method_data[card][...] with the publishable key: Stripe creates the
+        # PaymentMethod (docs.stripe.com/api/setup_intents/confirm#confirm_setup_intent-payment_method_data);
+        # a secret key cannot send raw card data there (stripe-python declares none)
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                setup = layer.ok("POST", "/v1/setup_intents", {})
+                card = {"number": "4242424242424242", "cvc": "242", "exp_month": "4",
+                        "exp_year": "2040"}  # fmt: skip
+                done = layer.ok("POST", f"/v1/setup_intents/{setup['id']}/confirm", {
+                    "key": PUBLISHABLE, "client_secret": setup["client_secret"],
+                    "payment_method_data": {"type": "card", "card": card}}, key=None)  # fmt: skip
+                self.assertEqual(done["status"], "succeeded")
+                self.assertTrue(done["payment_method"].startswith("pm_"))
+                server = layer.call("POST", f"/v1/setup_intents/{setup['id']}/confirm",
+                                    {"payment_method_data": {"type": "card", "card": card}})  # fmt: skip
+                self.assertEqual(server.error["code"], "parameter_unknown")

@@ -120,3 +120,20 @@ class GenericDefaultsTests(TwoLayersMixin, SimpleTestCase):
                 self.assertEqual(payout["status"], "pending")
                 canceled = layer.ok("POST", f"/v1/payouts/{payout['id']}/cancel")
                 self.assertEqual(canceled["status"], "canceled")
+
+
+class SourceAttachTests(TwoLayersMixin, SimpleTestCase):
+    def test_a_source_attaches_to_a_customer(self):
+        # docs.stripe.com/api/sources/attach: POST /v1/customers/{id}/sources source=src_...
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {})
+                source = layer.ok("POST", "/v1/sources", {"type": "ach_credit_transfer",
+                                                          "currency": "usd"})  # fmt: skip
+                attached = layer.ok("POST", f"/v1/customers/{customer['id']}/sources",
+                                    {"source": source["id"]})  # fmt: skip
+                self.assertEqual(
+                    (attached["id"], attached["customer"]), (source["id"], customer["id"])
+                )
+                got = layer.ok("GET", f"/v1/customers/{customer['id']}")
+                self.assertEqual(got["default_source"], source["id"])

@@ -61,6 +61,22 @@ class ClientSide:
                 "client_secret",
             )
 
+    def _card_data_from_the_browser(self, endpoint, params):
+        """Stripe.js confirms an intent with the card itself (payment_method_data[card][number]
+        ..., publishable key only: a server library cannot send it, so stripe-python declares
+        no `card` there). It becomes a PaymentMethod, as Stripe creates one, and the intent
+        is confirmed with it (docs.stripe.com/api/payment_intents/confirm#confirm_payment_intent-payment_method_data)."""
+        data = params.get("payment_method_data")
+        if not endpoint.template.endswith("/confirm") or not isinstance(data, dict):
+            return
+        if not isinstance(data.get("card"), dict):
+            return
+        method = self.create_payment_method(
+            {"type": data.get("type", "card"), "card": data["card"]}
+        )
+        del params["payment_method_data"]
+        params["payment_method"] = method["id"]
+
     def _check_client_key(self, api_key, endpoint, params, ids):
         """Refuse what a client-side key may not do (secret keys pass untouched)."""
         route = (endpoint.method, endpoint.template)
@@ -70,6 +86,7 @@ class ClientSide:
                     401, "invalid_request_error", SECRET_KEY_NEEDED, "secret_key_required"
                 )
             self._check_client_secret(endpoint, params, ids, required=True)
+            self._card_data_from_the_browser(endpoint, params)
             return
         if api_key.startswith("ek_"):
             customer = self.ephemeral_key_customer(api_key)

@@ -22,6 +22,8 @@ MAX_DEPTH = 4
 def _resolve(member):
     if isinstance(member, typing.ForwardRef):
         member = getattr(stripe, member.__forward_arg__, None)
+    elif isinstance(member, str):  # a field annotated with the class's name ("Price")
+        member = getattr(stripe, member, None)
     return member if isinstance(member, type) else None
 
 
@@ -31,7 +33,9 @@ def field_kind(cls, name):
     annotation = next((a for field, a, _ in fields_of(cls) if field == name), None)
     if annotation is None:
         return None
-    members = [m for m in typing.get_args(annotation) or (annotation,) if m is not type(None)]
+    union = typing.get_origin(annotation) is typing.Union
+    members = [m for m in (typing.get_args(annotation) if union else (annotation,))
+               if m is not type(None)]  # fmt: skip
     for member in members:
         if typing.get_origin(member) is not None and issubclass(
             typing.get_origin(member), stripe.ListObject

@@ -199,6 +199,14 @@ class CustomerSources:
         return self._add_source(customer, params["source"], params.get("metadata"))
 
     def _add_source(self, customer, source, metadata=None):
+        found = self.objects.get(source) if isinstance(source, str) else None
+        if found is not None and found.get("object") == "source":
+            # a Source (POST /v1/sources) is attached as it is (docs.stripe.com/api/sources/attach)
+            found["customer"] = customer["id"]
+            if not customer["default_source"]:
+                customer["default_source"] = found["id"]
+            self._emit("customer.source.created", found)
+            return found
         card = self._card_from_source(source)
         test_card = self.test_card(card["id"])
         if test_card.decline is not None and test_card.attach_declines:
