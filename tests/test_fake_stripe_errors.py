@@ -134,15 +134,15 @@ class DeletedObjectTests(TwoLayersMixin, SimpleTestCase):
                 self.assertEqual(deleted, expected)
                 self.assertEqual(layer.ok("GET", path), expected)
                 self.assertEqual(layer.ok("GET", "/v1/customers")["data"], [])
-                for method, where, params in [
-                    ("POST", path, {"email": "b@example.com"}),
-                    ("DELETE", path, {}),
-                    ("POST", "/v1/payment_intents",
-                     {"amount": 500, "currency": "usd", "customer": customer["id"]}),
+                for method, where, params, status in [
+                    ("POST", path, {"email": "b@example.com"}, 404),
+                    ("DELETE", path, {}, 404),
+                    ("POST", "/v1/payment_intents",  # named by a parameter: 400
+                     {"amount": 500, "currency": "usd", "customer": customer["id"]}, 400),
                 ]:  # fmt: skip
                     answer = layer.call(method, where, params)
                     self.assertEqual(
-                        (answer.status, answer.error["code"]), (404, "resource_missing")
+                        (answer.status, answer.error["code"]), (status, "resource_missing")
                     )
                 with layer.library():
                     self.assertTrue(stripe.Customer.retrieve(customer["id"]).deleted)

@@ -152,7 +152,9 @@ class DeclaredParameterTests(SimpleTestCase):
         with self.assertRaises(stripe.InvalidRequestError) as caught:
             stripe.Charge.list(starting_after="ch_nope")
         self.assertEqual(
-            (caught.exception.http_status, caught.exception.param), (404, "starting_after")
+            # a missing object a parameter names is a 400 (the URL's own object: 404)
+            (caught.exception.http_status, caught.exception.param),
+            (400, "starting_after"),
         )
         charges = [
             stripe.Charge.create(amount=500 + i, currency="usd", source="tok_visa")

@@ -42,8 +42,9 @@ class CrossParameterTests(TwoLayersMixin, SimpleTestCase):
         for layer in self.layers():
             with self.subTest(layer.name):
                 missing = layer.call("POST", "/v1/customers", {"payment_method": "pm_missing"})
+                # a missing object named by a parameter: 400 (one the URL names: 404)
                 self.assertEqual((missing.status, missing.error["code"], missing.error["param"]),
-                                 (404, "resource_missing", "payment_method"))  # fmt: skip
+                                 (400, "resource_missing", "payment_method"))  # fmt: skip
                 self.assertEqual(layer.engine.all("customer"), [])  # nothing created
                 customer = layer.ok("POST", "/v1/customers", {
                     "payment_method": "pm_card_visa",
@@ -88,7 +89,7 @@ class CustomerSourceTests(TwoLayersMixin, SimpleTestCase):
                 self.assertEqual((missing.status, missing.error["code"]), (404, "resource_missing"))
                 wrong = layer.call("POST", f"/v1/customers/{customer['id']}",
                                    {"default_source": first["id"]})  # fmt: skip
-                self.assertEqual(wrong.status, 404)
+                self.assertEqual((wrong.status, wrong.error["param"]), (400, "default_source"))
                 refused = layer.call("POST", base, {"source": "tok_chargeDeclined"})
                 self.assertEqual(refused.status, 402)
                 with layer.library():

@@ -61,8 +61,11 @@ def invalid(message, code=None, param=None, status=400, **extra):
 
 
 def not_found(object_name, object_id, param="id"):
+    """resource_missing: 404 for the object the URL names, 400 for one a parameter names
+    (`customer=cus_x` on a charge), as Stripe answers them."""
     label = object_name.replace("_", " ")
-    return invalid(f"No such {label}: '{object_id}'", "resource_missing", param, status=404)
+    status = 404 if param == "id" else 400
+    return invalid(f"No such {label}: '{object_id}'", "resource_missing", param, status=status)
 
 
 KEY_PARTS = re.compile(r"[^\[\]]+|\[\]")

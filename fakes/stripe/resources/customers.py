@@ -231,7 +231,7 @@ class CustomerSources:
                 f"Customer {customer_id} does not have a source with ID {card_id}",
                 "resource_missing",
                 param,
-                status=404,
+                status=404 if param == "id" else 400,
             )
         return card
 

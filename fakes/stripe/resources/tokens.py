@@ -171,7 +171,7 @@ class Tokens:
             return self._magic_card(cards.TOKENS[source])
         token = self.objects.get(source) if isinstance(source, str) else None
         if token is None or token["object"] != "token":
-            raise invalid(f"No such token: '{source}'", "resource_missing", param, status=404)
+            raise invalid(f"No such token: '{source}'", "resource_missing", param)
         if token["used"]:
             raise invalid(
                 f"You cannot use a Stripe token more than once: {source}.",
