@@ -138,3 +138,61 @@ class SourceAttachTests(TwoLayersMixin, SimpleTestCase):
                 )
                 got = layer.ok("GET", f"/v1/customers/{customer['id']}")
                 self.assertEqual(got["default_source"], source["id"])
+
+
+class MoreDocumentedRulesTests(TwoLayersMixin, SimpleTestCase):
+    def test_captures_voids_and_disputed_refunds(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                held = layer.ok("POST", "/v1/charges", {"amount": 1000, "currency": "usd",
+                                                        "source": "tok_visa", "capture": "false"})  # fmt: skip
+                small = layer.call("POST", f"/v1/charges/{held['id']}/capture", {"amount": 20})
+                self.assertEqual(small.error["code"], "amount_too_small")  # under the minimum
+                partial = layer.call("POST", "/v1/refunds", {"charge": held["id"], "amount": 300})
+                self.assertEqual((partial.status, partial.error["param"]), (400, "amount"))
+                self.assertIn("capture the charge for an amount less", partial.error["message"])
+                disputed = layer.ok("POST", "/v1/charges", {"amount": 1000, "currency": "usd",
+                                                            "source": "tok_createDispute"})  # fmt: skip
+                refused = layer.call("POST", "/v1/refunds", {"charge": disputed["id"]})
+                self.assertEqual(refused.error["code"], "charge_disputed")
+
+    def test_plans_prices_and_accounts(self):
+        # docs.stripe.com/api/plans/create (interval), docs.stripe.com/currencies,
+        # docs.stripe.com/api/prices/object (type), docs.stripe.com/error-codes#account-invalid
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                product = layer.ok("POST", "/v1/products", {"name": "Tea"})
+                base = {"amount": 500, "currency": "usd", "product": product["id"]}
+                bad = layer.call("POST", "/v1/plans", {**base, "interval": "fortnight"})
+                self.assertEqual((bad.status, bad.error["param"]), (400, "interval"))
+                money = layer.call(
+                    "POST", "/v1/plans", {**base, "interval": "month", "currency": "xyz"}
+                )
+                self.assertEqual((money.status, money.error["param"]), (400, "currency"))
+                price = layer.ok("POST", "/v1/prices", {"currency": "usd", "unit_amount": 3500,
+                                 "product": product["id"], "recurring": {"interval": "month"}})  # fmt: skip
+                self.assertEqual(
+                    (price["type"], price["unit_amount_decimal"]), ("recurring", "3500")
+                )
+                once = layer.ok("POST", "/v1/prices", {"currency": "usd", "unit_amount": 100,
+                                                       "product": product["id"]})  # fmt: skip
+                self.assertEqual(once["type"], "one_time")
+                rate = layer.ok("POST", "/v1/tax_rates", {"display_name": "VAT", "inclusive": "false",
+                                                          "percentage": "20"})  # fmt: skip
+                self.assertEqual(rate["metadata"], {})
+                account = layer.ok("POST", "/v1/accounts", {"type": "custom"})
+                self.assertIsInstance(account["created"], int)
+                missing = layer.call("GET", "/v1/accounts/acct_missing")
+                self.assertEqual((missing.status, missing.error["code"]), (403, "account_invalid"))
+
+    def test_included_lists_on_a_customer(self):
+        # since 2020-08-27 a customer's sources/subscriptions/tax_ids come only when expanded
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {"source": "tok_visa"})
+                self.assertNotIn("sources", customer)
+                got = layer.ok("GET", f"/v1/customers/{customer['id']}",
+                               {"expand": ["sources", "subscriptions", "tax_ids"]})  # fmt: skip
+                self.assertEqual(got["sources"]["data"][0]["id"], customer["default_source"])
+                self.assertEqual(got["subscriptions"]["data"], [])
+                self.assertEqual(got["tax_ids"]["object"], "list")

@@ -141,6 +141,8 @@ class GenericAnswerShapeTests(SimpleTestCase):
                 continue
             fields = schema_for(endpoint)[1]
             params = {n: dummy(c) for n, (r, c) in fields.items() if r}
+            if "currency" in params:  # a currency of Stripe's table (the fake checks it)
+                params["currency"] = "usd"
             form = encode_form(params)
             get = endpoint.method in ("GET", "DELETE")
             answer = engine.handle(

@@ -42,6 +42,13 @@ def field_kind(cls, name):
         ):
             inner = typing.get_args(member)
             return "list", _resolve(inner[0]) if inner else None
+    for member in members:
+        # an includable array of sub-objects (a plan's `tiers`: "This field is not included
+        # by default. To include it in the response, expand the tiers field.")
+        if typing.get_origin(member) is list and typing.get_args(member):
+            inner = _resolve(typing.get_args(member)[0])
+            if inner is not None and issubclass(inner, stripe.StripeObject) and union:
+                return "list", inner
     classes = [c for c in map(_resolve, members) if c is not None]
     resources = [
         c for c in classes if issubclass(c, stripe.StripeObject) and getattr(c, "OBJECT_NAME", None)

@@ -17,9 +17,10 @@ import typing
 import stripe
 from stripe._stripe_object import UntypedStripeObject
 
+from fakes.stripe.currencies import PRESENTMENT
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.store import sequence
-from fakes.stripe.wire import invalid, not_found
+from fakes.stripe.wire import StripeError, invalid, not_found
 
 PREFIXES = {
     "account": "acct", "application_fee": "fee", "balance_transaction": "txn",
@@ -116,8 +117,8 @@ def build(cls, params, path, depth=0, object_id=None):
             obj[name] = cls.OBJECT_NAME
         elif name == "id" and depth == 0:
             obj[name] = object_id
-        elif name in ("created", "updated") and not optional:
-            obj[name] = now
+        elif name == "created" or (name == "updated" and not optional):
+            obj[name] = now  # (an account's `created` is declared optional, and is set)
         elif name == "livemode":
             obj[name] = False
         elif name in params:
@@ -128,6 +129,8 @@ def build(cls, params, path, depth=0, object_id=None):
             obj[name] = empty_value(annotation, path, depth)
     if "metadata" in obj and isinstance(params.get("metadata"), dict | str):
         obj["metadata"] = apply_metadata({}, params["metadata"])
+    elif "metadata" in obj and depth == 0:
+        obj["metadata"] = {}  # Stripe answers {} for an object's metadata, never null
     return obj
 
 
@@ -227,6 +230,16 @@ class Generic:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
                 found = self.fixture(name, ids[-1])
+            if (found is None or found.get("object") != name) and name == "account":
+                # an account the key cannot reach: 403 (docs.stripe.com/error-codes#account-invalid)
+                raise StripeError(
+                    403,
+                    "invalid_request_error",
+                    "The provided key does not have access to account "
+                    f"'{ids[-1]}' (or that account does not exist). Application access may "
+                    "have been revoked.",
+                    "account_invalid",
+                )
             if found is None or found.get("object") != name:
                 raise not_found(name, ids[-1])
             if kind == "retrieve":
@@ -247,12 +260,23 @@ class Generic:
                 self._act(found, cls, path)
                 return found
         # create (top level or nested under its parent)
+        currency = params.get("currency")
+        if kind == "create" and isinstance(currency, str) and currency.lower() not in PRESENTMENT:
+            raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
         given_id = params.get("id") if kind == "create" and "id" in params else None
         if given_id is not None and given_id in self.objects:
             raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
         obj = build(cls, params, path, object_id=None)
         if name in INITIAL_STATUS and "status" in obj:
             obj["status"] = INITIAL_STATUS[name]
+        if name == "price":
+            # "type: One of one_time or recurring depending on whether the price is for a
+            # one-time purchase or a recurring (subscription) purchase" (docs.stripe.com/api/prices/object)
+            obj["type"] = "recurring" if params.get("recurring") else "one_time"
+            if params.get("unit_amount") is not None and not params.get("unit_amount_decimal"):
+                obj["unit_amount_decimal"] = str(params["unit_amount"])
+        if name == "plan" and params.get("amount") is not None:
+            obj["amount_decimal"] = str(params["amount"])
         if "active" in obj and "active" not in params and isinstance(obj["active"], bool):
             # products, plans, prices, ...: "active: Whether the ... is currently available
             # for purchase. Defaults to true." (docs.stripe.com/api/products/create)

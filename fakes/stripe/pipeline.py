@@ -236,6 +236,10 @@ class Pipeline:
             self._expand_path(obj.get("data"), parts[1:])
             return
         value = obj.get(parts[0])
+        if value is None and obj.get("object") and obj.get("id"):
+            included = self._included(obj, parts[0])  # sources, subscriptions, tax_ids
+            if included is not None:
+                value = obj[parts[0]] = included
         if isinstance(value, str) and value:
             found = self.objects.get(value)
             if found is not None:
@@ -243,6 +247,21 @@ class Pipeline:
             elif value.startswith("txn_"):
                 value = obj[parts[0]] = self.balance_transaction(value) or value
         self._expand_path(value, parts[1:])
+
+    def _included(self, obj, field):
+        """An includable list left out of an answer unless expanded (a customer's sources,
+        subscriptions and tax_ids since 2020-08-27): the objects stored under the parent."""
+        owner = obj["id"]
+        url = f"/v1/{obj['object']}s/{owner}/{field}"
+        if obj["object"] == "customer" and field == "sources":
+            return json.loads(json.dumps(self.page("card", {}, url, (), parent=owner)))
+        if obj["object"] == "customer" and field == "subscriptions":
+            data = [s for s in reversed(self.all("subscription")) if s.get("customer") == owner]
+            return json.loads(json.dumps({"object": "list", "data": data[:10],
+                                          "has_more": len(data) > 10, "url": url}))  # fmt: skip
+        if obj["object"] == "customer" and field == "tax_ids":
+            return json.loads(json.dumps(self.page("tax_id", {}, url, (), parent=owner)))
+        return None
 
     def _authenticate(self, headers, params=None, endpoint=None):
         """The API key: the Authorization header (Bearer, or Basic with the key as the user

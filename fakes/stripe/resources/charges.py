@@ -276,7 +276,8 @@ class Charges:
                 "This charge cannot be captured because it failed.", "charge_not_capturable"
             )
         amount = as_int(params, "amount") or charge["amount"]
-        self._check_amount(amount, charge["currency"], charge=False)
+        # what is captured is charged: the currency's minimum applies
+        self._check_amount(amount, charge["currency"])
         if amount > charge["amount"]:
             raise invalid(
                 "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
@@ -324,7 +325,24 @@ class Charges:
             raise invalid(
                 f"Charge {charge['id']} has already been refunded.", "charge_already_refunded"
             )
+        if charge["disputed"]:
+            dispute = next((d for d in self.all("dispute") if d["charge"] == charge["id"]), None)
+            if dispute is not None and not dispute["is_charge_refundable"]:
+                raise invalid(
+                    f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                    "charge_disputed",
+                )
         if not charge["captured"]:
+            given = as_int(params, "amount")
+            if given is not None and given != charge["amount"]:
+                # an authorisation is released whole; capture less instead
+                # (docs.stripe.com/api/charges/capture: amount)
+                raise invalid(
+                    "You cannot partially refund an uncaptured charge. Instead, capture the "
+                    "charge for an amount less than the original amount",
+                    None,
+                    "amount",
+                )
             return self._void(charge, params)
         remaining = charge["amount"] - charge["amount_refunded"]
         amount = as_int(params, "amount")
