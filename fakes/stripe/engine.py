@@ -136,7 +136,7 @@ class FakeStripe(
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
-             "_set_up", "_ephemeral_versions", "_balance_sources")  # fmt: skip
+             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures")  # fmt: skip
 
     def __init__(self, *, compact_json=False, stripe_mock=False):
         """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);
@@ -177,7 +177,21 @@ class FakeStripe(
 
             def run(endpoint, params, ids):
                 self._path = endpoint.template
-                return stateful(self, params, *ids)
+                if not self.stripe_mock:
+                    return stateful(self, params, *ids)
+                # stripe-mock-compatible mode: an action on a fixture (an object the fake
+                # never issued) answers as stripe-mock does, the fixture with the request's
+                # parameters echoed, when the modelled behaviour cannot run on it
+                try:
+                    return stateful(self, params, *ids)
+                except (StripeError, KeyError, TypeError):
+                    if (
+                        not ids
+                        or ids[-1] not in self._fixtures
+                        or endpoint.resource_class() is None
+                    ):
+                        raise
+                    return self.generic(endpoint, params, ids)
 
             return run, False
         if endpoint.kind == "search":

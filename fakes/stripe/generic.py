@@ -127,6 +127,9 @@ def build(cls, params, path, depth=0, object_id=None):
             obj[name] = None
         else:
             obj[name] = empty_value(annotation, path, depth)
+    for name in getattr(cls, "_inner_class_dicts", ()):
+        if obj.get(name) is None and name in obj:
+            obj[name] = {}  # a map of sub-objects: stripe-python reads it with .items()
     if "metadata" in obj and isinstance(params.get("metadata"), dict | str):
         obj["metadata"] = apply_metadata({}, params["metadata"])
     elif "metadata" in obj and depth == 0:
@@ -188,6 +191,15 @@ def union_class(endpoint):
 class Generic:
     def _reset_generic(self):
         self._parents = {}  # generic object id -> the id of the object in its path
+        self._fixtures = set()  # stripe-mock mode: ids of the fixtures answered so far
+
+    def _drop_fixtures(self):
+        """stripe-mock mode, before each request: fixtures do not keep state (stripe-mock
+        answers every call from its fixture), so one test's call on `cus_123` never changes
+        the next test's; objects the fake issued keep theirs."""
+        for object_id in self._fixtures:
+            self.objects.pop(object_id, None)
+        self._fixtures.clear()
 
     def fixture(self, object_name, object_id=None):
         """stripe-mock-compatible mode: a complete object of the resource for an id the fake
@@ -202,7 +214,7 @@ class Generic:
         if "id" not in obj:
             return obj
         self.objects[obj["id"]] = obj
-        self._index_add((object_name, None, None), obj["id"])
+        self._fixtures.add(obj["id"])
         return obj
 
     def generic(self, endpoint, params, ids):
@@ -230,6 +242,10 @@ class Generic:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
                 found = self.fixture(name, ids[-1])
+            if self.stripe_mock and not path.endswith("}") and (found or {}).get("object") != name:
+                # a singleton under its parent (/v1/customers/{customer}/cash_balance)
+                singleton = build(cls, params, path)
+                return {**singleton, "deleted": True} if kind == "delete" else singleton
             if (found is None or found.get("object") != name) and name == "account":
                 # an account the key cannot reach: 403 (docs.stripe.com/error-codes#account-invalid)
                 raise StripeError(

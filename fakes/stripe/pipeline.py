@@ -140,6 +140,8 @@ class Pipeline:
                 "or we can help at https://support.stripe.com/.",
                 status=404,
             )
+        if self.stripe_mock and self._fixtures:
+            self._drop_fixtures()
         api_key = self._authenticate(headers, params, endpoint)
         if not api_key.startswith(("sk_", "rk_")):
             self._check_client_key(api_key, endpoint, params, ids)

@@ -76,6 +76,8 @@ class Balance:
 
     def retrieve_balance_transaction(self, params, id):
         found = self.balance_transaction(id)
+        if found is None and self.stripe_mock:
+            found = self.fixture("balance_transaction", id)
         if found is None:
             raise not_found("balance_transaction", id)
         return found

@@ -48,6 +48,8 @@ class EphemeralKeys:
     def delete_ephemeral_key(self, params, id):
         """Invalidates the key at once; the answer is the key, now expired."""
         key = self.objects.get(id)
+        if key is None and self.stripe_mock:
+            key = self.fixture("ephemeral_key", id)
         if key is None or key.get("object") != "ephemeral_key":
             raise not_found("ephemeral_key", id)
         key["expires"] = min(key["expires"], int(time.time()))
