@@ -96,3 +96,38 @@ class StripeMockModeTests(TwoLayersMixin, SimpleTestCase):
             self.assertEqual(stripe.Customer.retrieve("cus_123").id, "cus_123")
         with fake_stripe(), self.assertRaises(stripe.InvalidRequestError):
             stripe.Customer.retrieve("cus_123")
+
+
+class StripeMockFixtureTests(TwoLayersMixin, SimpleTestCase):
+    engine_options = {"stripe_mock": True}
+
+    def test_fixtures_keep_no_state_and_never_break(self):
+        # stripe-mock answers every call from its fixture: canceling pi_123 in one test does
+        # not make the next test's confirm of pi_123 fail; a refund of an invented charge
+        # answers a refund, never a 500
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                layer.ok("POST", "/v1/payment_intents/pi_123/cancel")
+                confirmed = layer.ok("POST", "/v1/payment_intents/pi_123/confirm",
+                                     {"payment_method": "pm_card_visa"})  # fmt: skip
+                self.assertEqual(confirmed["id"], "pi_123")
+                refund = layer.ok("POST", "/v1/refunds", {"charge": "ch_xxxxxxxxxxxxx"})
+                self.assertEqual(refund["object"], "refund")
+                charge = layer.ok("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                                          "source": "tok_xxxx"})  # fmt: skip
+                self.assertEqual(charge["status"], "succeeded")
+                for source in ("card_123", "ba_123", "src_123"):
+                    got = layer.ok("GET", f"/v1/customers/cus_123/sources/{source}")
+                    self.assertEqual((got["id"], got["customer"]), (source, "cus_123"))
+                cash = layer.ok("GET", "/v1/customers/cus_123/cash_balance")
+                self.assertEqual(cash["object"], "cash_balance")
+
+    def test_served_at_the_root_as_stripe_mock_is(self):
+        # `manage.py fakeservices --stripe-mock` mounts the fake Stripe at / as well
+        from fakes.server import FakeServer
+
+        engine = FakeStripe(stripe_mock=True)
+        with FakeServer({"/": engine}).start() as server:
+            answer = self.session.get(server.url + "/v1/customers/cus_123",
+                                      headers={"Authorization": "Bearer sk_test_123"})  # fmt: skip
+        self.assertEqual((answer.status_code, answer.json()["id"]), (200, "cus_123"))

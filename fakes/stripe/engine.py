@@ -184,12 +184,13 @@ class FakeStripe(
                 # parameters echoed, when the modelled behaviour cannot run on it
                 try:
                     return stateful(self, params, *ids)
-                except (StripeError, KeyError, TypeError):
-                    if (
-                        not ids
-                        or ids[-1] not in self._fixtures
-                        or endpoint.resource_class() is None
-                    ):
+                except StripeError:
+                    on_fixture = bool(ids) and ids[-1] in self._fixtures
+                    if not on_fixture or endpoint.resource_class() is None:
+                        raise
+                    return self.generic(endpoint, params, ids)
+                except (KeyError, TypeError):  # a fixture lacks what a modelled object has
+                    if not self._fixtures or endpoint.resource_class() is None:
                         raise
                     return self.generic(endpoint, params, ids)
 

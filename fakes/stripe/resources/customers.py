@@ -226,7 +226,12 @@ class CustomerSources:
     def customer_card(self, customer_id, card_id, param="id"):
         self.lookup(customer_id, "customer", "customer")
         card = self.objects.get(card_id) if isinstance(card_id, str) else None
-        if not card or card.get("object") != "card" or card.get("customer") != customer_id:
+        if card is None and self.stripe_mock and isinstance(card_id, str):
+            kind = {"ba": "bank_account", "src": "source"}.get(card_id.split("_")[0], "card")
+            card = self.fixture(kind, card_id)
+            card["customer"] = customer_id
+        kinds = ("card", "bank_account", "source") if self.stripe_mock else ("card",)
+        if not card or card.get("object") not in kinds or card.get("customer") != customer_id:
             raise invalid(
                 f"Customer {customer_id} does not have a source with ID {card_id}",
                 "resource_missing",
