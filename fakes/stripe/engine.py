@@ -31,6 +31,7 @@ from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
 from fakes.stripe.resources.payment_intents import PaymentIntents
 from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
 from fakes.stripe.resources.setup_intents import SetupIntents
+from fakes.stripe.resources.subscriptions import Subscriptions
 from fakes.stripe.resources.tokens import Tokens
 from fakes.stripe.store import Store
 from fakes.stripe.wire import API_VERSION, StripeError, decode_form, invalid
@@ -98,6 +99,9 @@ STATEFUL = {
     ("GET", "/v1/setup_intents/{intent}"): retrieve("setup_intent"),
     ("POST", "/v1/setup_intents/{intent}/confirm"): SetupIntents.confirm_setup_intent,
     ("POST", "/v1/setup_intents/{intent}/cancel"): SetupIntents.cancel_setup_intent,
+    ("POST", "/v1/subscriptions"): Subscriptions.create_subscription,
+    ("POST", "/v1/subscriptions/{subscription_exposed_id}"): Subscriptions.update_subscription,
+    ("DELETE", "/v1/subscriptions/{subscription_exposed_id}"): Subscriptions.cancel_subscription,
     ("GET", "/v1/balance"): Balance.retrieve_balance,
     ("GET", "/v1/balance_transactions"): Balance.list_balance_transactions,
     ("GET", "/v1/balance_transactions/{id}"): Balance.retrieve_balance_transaction,
@@ -109,7 +113,7 @@ STATEFUL = {
 # The resources with behaviour; everything else is answered generically (generic.py).
 MODELLED = frozenset(
     {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event",
-     "setup_intent", "ephemeral_key", "balance_transaction", "balance"}
+     "setup_intent", "ephemeral_key", "balance_transaction", "balance", "subscription"}
 )  # fmt: skip
 
 
@@ -130,6 +134,7 @@ class FakeStripe(
     CustomerAccounts,
     CustomerSources,
     EphemeralKeys,
+    Subscriptions,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
