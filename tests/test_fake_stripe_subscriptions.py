@@ -69,3 +69,23 @@ class SubscriptionTests(TwoLayersMixin, SimpleTestCase):
                 with layer.library():
                     canceled = stripe.Subscription.cancel(sub["id"])
                     self.assertEqual(canceled.status, "canceled")
+
+    def test_a_credit_balance_pays_the_first_invoice(self):
+        # "A negative balance represents a credit ... applied to the next invoice"
+        # (docs.stripe.com/billing/customer/balance)
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                price = self.price(layer)
+                customer = layer.ok("POST", "/v1/customers", {"balance": -2000})
+                sub = layer.ok("POST", "/v1/subscriptions", {
+                    "customer": customer["id"], "items": [{"price": price["id"]}],
+                    "expand": ["latest_invoice"]})  # fmt: skip
+                invoice = sub["latest_invoice"]
+                self.assertEqual((invoice["amount_due"], invoice["starting_balance"],
+                                  invoice["ending_balance"]), (0, -2000, -800))  # fmt: skip
+                self.assertEqual(sub["status"], "active")
+                self.assertEqual(
+                    layer.ok("GET", f"/v1/customers/{customer['id']}")["balance"], -800
+                )
+                gone = layer.call("GET", "/v1/customers/cus_missing/sources/card_1")
+                self.assertEqual(gone.status, 404)  # the customer the URL names

@@ -53,7 +53,7 @@ class Customers:
             "id": customer_id,
             "object": "customer",
             "address": shaped(stripe.Customer, "address", params),
-            "balance": 0,
+            "balance": params.get("balance") or 0,  # negative: credit for the next invoices
             "created": int(time.time()),
             "currency": None,
             "default_source": default_source,
@@ -95,7 +95,8 @@ class CustomerAccounts:
     `{id, object, deleted: true}` and a deleted customer cannot be used again.
     """
 
-    UPDATABLE = ("description", "email", "name", "phone", "preferred_locales", "tax_exempt")
+    UPDATABLE = ("balance", "description", "email", "name", "phone", "preferred_locales",
+                 "tax_exempt")  # fmt: skip
 
     def update_customer(self, params, id):
         customer = self.lookup(id, "customer")
@@ -159,14 +160,14 @@ class CustomerAccounts:
         return self.lookup(id, "customer", deleted_ok=True)
 
     def list_customer_payment_methods(self, params, id):
-        self.lookup(id, "customer", "customer")
+        self.lookup(id, "customer")  # named by the URL: 404
         wanted = {**params, "customer": id}
         return self.page(
             "payment_method", wanted, f"/v1/customers/{id}/payment_methods", ("customer", "type")
         )
 
     def retrieve_customer_payment_method(self, params, customer_id, method_id):
-        self.lookup(customer_id, "customer", "customer")
+        self.lookup(customer_id, "customer")
         method = self.lookup(method_id, "payment_method")
         if method["customer"] != customer_id:
             raise invalid(
@@ -193,7 +194,7 @@ class CustomerSources:
                       "address_state", "address_zip", "exp_month", "exp_year", "name")  # fmt: skip
 
     def create_customer_source(self, params, customer_id):
-        customer = self.lookup(customer_id, "customer", "customer")
+        customer = self.lookup(customer_id, "customer")
         if not params.get("source"):
             raise invalid("Missing required param: source.", "parameter_missing", "source")
         return self._add_source(customer, params["source"], params.get("metadata"))
@@ -224,7 +225,7 @@ class CustomerSources:
         return card
 
     def customer_card(self, customer_id, card_id, param="id"):
-        self.lookup(customer_id, "customer", "customer")
+        self.lookup(customer_id, "customer")
         card = self.objects.get(card_id) if isinstance(card_id, str) else None
         if card is None and self.stripe_mock and isinstance(card_id, str):
             kind = {"ba": "bank_account", "src": "source"}.get(card_id.split("_")[0], "card")
@@ -241,7 +242,7 @@ class CustomerSources:
         return card
 
     def list_customer_sources(self, params, customer_id):
-        self.lookup(customer_id, "customer", "customer")
+        self.lookup(customer_id, "customer")
         wanted = params.get("object")
         if wanted not in (None, "", "card"):  # bank accounts and sources are not modelled
             return {"object": "list", "data": [], "has_more": False,

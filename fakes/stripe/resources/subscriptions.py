@@ -130,9 +130,16 @@ class Subscriptions:
             lines.append(line)
             self.objects[line["id"]] = line
             self._index_add(("line_item", "parent", invoice_id), line["id"])
+        # a customer's negative balance is a credit applied to the next invoice
+        # (docs.stripe.com/billing/customer/balance)
+        starting = customer.get("balance") or 0
+        due = max(total + starting, 0) if starting < 0 else total
+        ending = min(starting + total, 0) if starting < 0 else starting
+        customer["balance"] = ending
         invoice.update(
             id=invoice_id, object="invoice", customer=customer["id"], currency=sub["currency"],
-            amount_due=total, amount_remaining=total, amount_paid=0, subtotal=total, total=total,
+            amount_due=due, amount_remaining=due, amount_paid=0, subtotal=total, total=total,
+            starting_balance=starting, ending_balance=ending,
             status="open", collection_method=sub["collection_method"], created=int(time.time()),
             billing_reason="subscription_create",
             lines={"object": "list", "data": lines, "has_more": False,
@@ -141,8 +148,8 @@ class Subscriptions:
                     "subscription_details": {"metadata": {}, "subscription": sub["id"]}},
         )  # fmt: skip
         self.store(invoice)
-        if total == 0 or self._pay_invoice(invoice, sub, customer):
-            invoice.update(status="paid", amount_paid=total, amount_remaining=0)
+        if due == 0 or self._pay_invoice(invoice, sub, customer):
+            invoice.update(status="paid", amount_paid=due, amount_remaining=0)
             self._emit("invoice.paid", invoice)
         return invoice
 
