@@ -108,10 +108,13 @@ class DeclaredParameterTests(SimpleTestCase):
             self.refused(lambda: stripe.PaymentMethod.create(card={"number": "4242424242424242"}))[:2],
             ("parameter_missing", "type"),
         )  # fmt: skip
-        # Closed enums are always enforced; an open one (Literal[...] | str) is enforced only
-        # for the resources we model (params.ENUMS): a product's `type` is left to Stripe.
-        product = stripe.Product.create(name="Tea", type="bundle")
-        self.assertEqual(product.type, "bundle")
+        # Closed enums are always enforced; an open one (Literal[...] | str) only where
+        # params.ENUMS lists Stripe's documented values: a product's `type` is "One of good
+        # or service" (docs.stripe.com/api/products/object#product_object-type).
+        with self.assertRaises(stripe.InvalidRequestError) as caught:
+            stripe.Product.create(name="Tea", type="bundle")
+        self.assertEqual(caught.exception.param, "type")
+        self.assertEqual(stripe.Product.create(name="Tea", type="good").type, "good")
         self.assertEqual(self.engine.charges, [])
 
     def test_metadata_rules(self):

@@ -196,3 +196,43 @@ class MoreDocumentedRulesTests(TwoLayersMixin, SimpleTestCase):
                 self.assertEqual(got["sources"]["data"][0]["id"], customer["default_source"])
                 self.assertEqual(got["subscriptions"]["data"], [])
                 self.assertEqual(got["tax_ids"]["object"], "list")
+
+
+class LegacySourceDetailsTests(TwoLayersMixin, SimpleTestCase):
+    def test_missing_linked_source_and_replacing_the_default(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {"source": "tok_visa"})
+                first = customer["default_source"]
+                # docs.stripe.com/error-codes#missing
+                other = layer.ok("POST", "/v1/customers", {"source": "tok_mastercard"})
+                answer = layer.call("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                    "customer": customer["id"], "source": other["default_source"]})  # fmt: skip
+                self.assertEqual((answer.status, answer.error["code"], answer.error["param"]),
+                                 (400, "missing", "source"))  # fmt: skip
+                # update with `source`: a new default, the old default deleted
+                # (docs.stripe.com/api/customers/update#update_customer-source)
+                updated = layer.ok(
+                    "POST", f"/v1/customers/{customer['id']}", {"source": "tok_amex"}
+                )
+                self.assertNotEqual(updated["default_source"], first)
+                cards = layer.ok("GET", f"/v1/customers/{customer['id']}/sources")["data"]
+                self.assertEqual([c["id"] for c in cards], [updated["default_source"]])
+                # a magic token carries no CVC: cvc_check null
+                self.assertIsNone(cards[0]["cvc_check"])
+
+    def test_inline_products_product_type_and_inquiry_refunds(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                plan = layer.ok("POST", "/v1/plans", {"amount": 500, "currency": "usd",
+                                "interval": "month", "product": {"name": "Gold"}})  # fmt: skip
+                self.assertEqual(layer.ok("GET", f"/v1/products/{plan['product']}")["name"], "Gold")
+                price = layer.ok("POST", "/v1/prices", {"unit_amount": 500, "currency": "usd",
+                                                        "product_data": {"name": "Tea"}})  # fmt: skip
+                self.assertTrue(price["product"].startswith("prod_"))
+                bad = layer.call("POST", "/v1/products", {"name": "x", "type": "gadget"})
+                self.assertEqual((bad.status, bad.error["param"]), (400, "type"))
+                # an inquiry leaves the charge refundable (is_charge_refundable)
+                charge = layer.ok("POST", "/v1/charges", {"amount": 900, "currency": "usd",
+                                                          "source": "tok_createDisputeInquiry"})  # fmt: skip
+                layer.ok("POST", "/v1/refunds", {"charge": charge["id"]})

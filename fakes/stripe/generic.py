@@ -279,6 +279,13 @@ class Generic:
         currency = params.get("currency")
         if kind == "create" and isinstance(currency, str) and currency.lower() not in PRESENTMENT:
             raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
+        if kind == "create" and name in ("plan", "price"):
+            # a product given inline (plan `product[name]`, price `product_data`) is created
+            # and named by its id (docs.stripe.com/api/plans/create#create_plan-product)
+            inline = params.get("product") if name == "plan" else params.pop("product_data", None)
+            if isinstance(inline, dict):
+                made = self.generic_create("product", inline)
+                params = {**params, "product": made["id"]}
         given_id = params.get("id") if kind == "create" and "id" in params else None
         if given_id is not None and given_id in self.objects:
             raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
@@ -326,6 +333,13 @@ class Generic:
         values = {str(v) for m in _members(annotation) for v in typing.get_args(m)}
         if status in values or not values:  # (a plain `str` status takes any)
             found["status"] = status
+
+    def generic_create(self, object_name, params):
+        """A generic object created as POST /v1/<its resource>s would create it."""
+        from fakes.stripe.routes import router
+
+        endpoint, _ = router().match("POST", f"/v1/{object_name}s")
+        return self.generic(endpoint, dict(params), [])
 
     def _parent_of(self, ids):
         if not ids:

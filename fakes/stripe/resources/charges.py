@@ -120,7 +120,19 @@ class Charges:
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
         if params.get("source") and customer_id and str(params["source"]).startswith("card_"):
-            card = self.customer_card(customer_id, params["source"], "source")
+            try:
+                card = self.customer_card(customer_id, params["source"], "source")
+            except StripeError as error:
+                if error.body.get("param") != "source":
+                    raise
+                # docs.stripe.com/error-codes#missing: "Both a customer and source ID have
+                # been provided, but the source has not been saved to the customer."
+                raise invalid(
+                    f"Customer {customer_id} does not have a linked source with ID "
+                    f"{params['source']}.",
+                    "missing",
+                    "source",
+                ) from None
         elif params.get("source"):
             card = self._card_from_source(params["source"])
         elif customer_id:
@@ -169,7 +181,8 @@ class Charges:
                 "past_due": False,
                 "submission_count": 0,
             },
-            "is_charge_refundable": False,
+            # an inquiry (warning_needs_response) leaves the charge refundable
+            "is_charge_refundable": status.startswith("warning_"),
             "livemode": False,
             "metadata": {},
             "payment_intent": charge["payment_intent"],

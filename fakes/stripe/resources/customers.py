@@ -112,10 +112,19 @@ class CustomerAccounts:
         if "metadata" in params:
             previous["metadata"] = dict(customer["metadata"])
             customer["metadata"] = apply_metadata(customer["metadata"], params["metadata"])
-        if params.get("source"):  # "make it the new customer default source"
-            previous["default_source"] = customer["default_source"]
+        if params.get("source"):
+            # "passing source will create a new source object, make it the new customer
+            # default source, and delete the old customer default if one exists"
+            # (docs.stripe.com/api/customers/update#update_customer-source)
+            old = customer["default_source"]
+            previous["default_source"] = old
             card = self._add_source(customer, params["source"])
             customer["default_source"] = card["id"]
+            if old and old != card["id"] and (self.objects.get(old) or {}).get("object") == "card":
+                del self.objects[old]
+                self._emit(
+                    "customer.source.deleted", {"id": old, "object": "card", "deleted": True}
+                )
         if params.get("default_source"):
             self.customer_card(customer["id"], params["default_source"], "default_source")
             previous["default_source"] = customer["default_source"]

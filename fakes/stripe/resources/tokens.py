@@ -101,8 +101,9 @@ class Tokens:
         return card
 
     def _magic_card(self, number):
+        # no CVC was given with a magic token (tok_visa): cvc_check is null, as Stripe's
         year = time.gmtime().tm_year + 5
-        return self._new_card(cards.CARDS[number], 12, year, True)
+        return self._new_card(cards.CARDS[number], 12, year, False)
 
     def _pm_card_details(self, test_card, month, year, fingerprint=None):
         return {
