@@ -99,7 +99,7 @@ class Pipeline:
         content_type = headers.get("Content-Type") or ""
         if method == "POST" and content_type.lower().startswith("multipart/form-data"):
             # POST /v1/files (files.stripe.com) takes multipart: fields as a form, the file
-            # part as its name, type and size (the fake keeps no file contents)
+            # part as its file name (the fake keeps no file contents)
             raw = multipart_as_form(content_type, body)
         else:
             raw = query if method in ("GET", "DELETE") else body.decode("utf-8", "replace")
