@@ -109,3 +109,44 @@ class IncludedListTests(TwoLayersMixin, SimpleTestCase):
                     self.assertEqual(
                         re.search(r"(pi|seti)_\w+_secret_\w+", secret).group(0), secret
                     )
+
+
+class NewAnswerShapeTests(TwoLayersMixin, SimpleTestCase):
+    """The objects this round added (balance, balance transactions, subscriptions and their
+    items and invoices, customer sources) have the shape stripe-python 16 declares (Stripe's
+    OpenAPI spec files are over the snapshot size limit here, so the declarations stand in)."""
+
+    def test_answers_match_the_declarations(self):
+        from tests.test_fake_stripe_surface import shape_errors
+
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                charge = layer.ok(
+                    "POST", "/v1/charges", {**CHARGE, "expand": ["balance_transaction"]}
+                )
+                product = layer.ok("POST", "/v1/products", {"name": "Pro"})
+                price = layer.ok("POST", "/v1/prices", {"currency": "usd", "unit_amount": 900,
+                                 "product": product["id"], "recurring": {"interval": "month"}})  # fmt: skip
+                customer = layer.ok("POST", "/v1/customers", {"source": "tok_visa"})
+                sub = layer.ok("POST", "/v1/subscriptions", {"customer": customer["id"],
+                               "items": [{"price": price["id"]}], "expand": ["latest_invoice"]})  # fmt: skip
+                card = layer.ok(
+                    "GET", f"/v1/customers/{customer['id']}/sources/{customer['default_source']}"
+                )
+                checks = [
+                    (layer.ok("GET", "/v1/balance"), stripe.Balance),
+                    (charge["balance_transaction"], stripe.BalanceTransaction),
+                    (sub, stripe.Subscription),
+                    (sub["items"]["data"][0], stripe.SubscriptionItem),
+                    (sub["latest_invoice"], stripe.Invoice),
+                    (sub["latest_invoice"]["lines"]["data"][0], stripe.InvoiceLineItem),
+                    (card, stripe.Card),
+                ]
+                for obj, cls in checks:
+                    # (the checker reads a ListObject field as its item class: the lists are
+                    # checked through their items below)
+                    errors = [e for e in shape_errors(obj, cls, cls.__name__)
+                              if ".items." not in e and ".lines." not in e]  # fmt: skip
+                    self.assertEqual(errors, [], cls.__name__)
+                # the checker can fail
+                self.assertTrue(shape_errors({**card, "bogus": 1}, stripe.Card, "Card"))
