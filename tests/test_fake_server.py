@@ -59,7 +59,7 @@ class FakeServerTests(SimpleTestCase):
             raw_request(sock)
             answer = read_response(sock)
             self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer[:80])
-            self.assertIn(b'"object":"charge"', answer)
+            self.assertIn(b'"object": "charge"', answer)
         self.assertEqual(len(self.engine.charges), 3)
 
     def test_answers_do_not_wait_for_delayed_acks(self):

@@ -108,10 +108,13 @@ class DeclaredParameterTests(SimpleTestCase):
             self.refused(lambda: stripe.PaymentMethod.create(card={"number": "4242424242424242"}))[:2],
             ("parameter_missing", "type"),
         )  # fmt: skip
-        # Closed enums are always enforced; an open one (Literal[...] | str) is enforced only
-        # for the resources we model (params.ENUMS): a product's `type` is left to Stripe.
-        product = stripe.Product.create(name="Tea", type="bundle")
-        self.assertEqual(product.type, "bundle")
+        # Closed enums are always enforced; an open one (Literal[...] | str) only where
+        # params.ENUMS lists Stripe's documented values: a product's `type` is "One of good
+        # or service" (docs.stripe.com/api/products/object#product_object-type).
+        with self.assertRaises(stripe.InvalidRequestError) as caught:
+            stripe.Product.create(name="Tea", type="bundle")
+        self.assertEqual(caught.exception.param, "type")
+        self.assertEqual(stripe.Product.create(name="Tea", type="good").type, "good")
         self.assertEqual(self.engine.charges, [])
 
     def test_metadata_rules(self):
@@ -152,7 +155,9 @@ class DeclaredParameterTests(SimpleTestCase):
         with self.assertRaises(stripe.InvalidRequestError) as caught:
             stripe.Charge.list(starting_after="ch_nope")
         self.assertEqual(
-            (caught.exception.http_status, caught.exception.param), (404, "starting_after")
+            # a missing object a parameter names is a 400 (the URL's own object: 404)
+            (caught.exception.http_status, caught.exception.param),
+            (400, "starting_after"),
         )
         charges = [
             stripe.Charge.create(amount=500 + i, currency="usd", source="tok_visa")
@@ -185,7 +190,8 @@ class EveryEndpointAnswersTests(SimpleTestCase):
         self.assertTrue(product.id.startswith("prod_"))
         self.assertEqual(product.last_response.headers["Fake-Stripe-Generic"], "true")
         again = stripe.Product.retrieve(product.id)
-        self.assertEqual((again.name, again.metadata["sku"], again.active), ("Tea", "t1", False))
+        # active "Defaults to true" (docs.stripe.com/api/products/create)
+        self.assertEqual((again.name, again.metadata["sku"], again.active), ("Tea", "t1", True))
         self.assertEqual(stripe.Product.modify(product.id, name="Green tea").name, "Green tea")
         self.assertEqual([p.id for p in stripe.Product.list().data], [product.id])
         self.assertEqual(stripe.Product.search(query="name:'Green tea'").data[0].id, product.id)

@@ -74,12 +74,17 @@ class RowStoreTests(SimpleTestCase):
             first.charge()
         with first.client():
             customer = stripe.Customer.create(email="a@example.com")
+            product = stripe.Product.create(name="gone")
         with second.client():
             stripe.Customer.delete(customer.id)
+            stripe.Product.delete(product.id)
             charge = stripe.Charge.create(amount=700, currency="usd", source="tok_visa")
         with first.client():
+            # a deleted customer is retrieved as Stripe answers it, {id, object, deleted}
+            # (docs.stripe.com/api/customers/retrieve); a deleted product is gone
+            self.assertTrue(stripe.Customer.retrieve(customer.id).deleted)
             with self.assertRaises(stripe.InvalidRequestError):
-                stripe.Customer.retrieve(customer.id)
+                stripe.Product.retrieve(product.id)
             self.assertEqual(stripe.Charge.list(limit=1).data[0].id, charge.id)
             stripe.Refund.create(charge=charge.id, amount=200)
         with second.client():

@@ -76,6 +76,33 @@ AUTHENTICATION_REQUIRED = Decline(
     "Your card was declined. This transaction requires authentication.",
     seller_message="The bank returned the decline code `authentication_required`.",
 )
+# An off-session PaymentIntent whose card needs authentication fails with the error code
+# authentication_required (docs.stripe.com/payments/save-and-reuse: "if (err.code ===
+# 'authentication_required')"; docs.stripe.com/error-codes#authentication-required), the
+# decline code repeating it; the Charges API, which cannot authenticate, declines the card
+# (card_declined / authentication_required).
+AUTHENTICATION_REQUIRED_OFF_SESSION = Decline(
+    "authentication_required",
+    "authentication_required",
+    "Your card was declined. This transaction requires authentication.",
+    seller_message="The bank returned the decline code `authentication_required`.",
+)
+VELOCITY_EXCEEDED = Decline(
+    "card_declined",
+    "card_velocity_exceeded",
+    "Your card was declined for making repeated attempts too frequently or exceeding its "
+    "amount limit.",
+    seller_message="The bank returned the decline code `card_velocity_exceeded`.",
+)
+HIGHEST_RISK = Decline(
+    "card_declined",
+    "fraudulent",
+    DECLINED,
+    outcome_type="blocked",
+    network_status="not_sent_to_network",
+    risk_level="highest",
+    seller_message="Stripe blocked this payment as too risky.",
+)
 LIVE_CARD_IN_TEST_MODE = Decline(
     "card_declined",
     "test_mode_live_card",
@@ -101,7 +128,11 @@ class TestCard:
     # Funds go straight to the available balance (4000000000000077).
     bypass_pending: bool = False
     risk_level: str = "normal"  # Radar's level on a successful charge
-    dispute: bool = False  # the charge succeeds, then is disputed as fraudulent
+    # the charge succeeds, then is disputed: (reason, status) of the dispute, or None
+    dispute: tuple | None = None
+    # 4000003800000446: needs 3-D Secure on session, succeeds off session "as if the card
+    # has been previously set up"
+    off_session_exempt: bool = False
     # What a refund of a charge on this card does later (settle_refunds):
     # (status at creation, final status), e.g. ("succeeded", "failed") for 4000000000005126.
     refund_path: tuple = ("succeeded", "succeeded")
@@ -148,7 +179,11 @@ CARDS = {
         _card("4000000000000077", bypass_pending=True),
         # Fraud and disputes: succeeds with an elevated risk level; succeeds, then disputed.
         _card("4000000000009235", risk_level="elevated"),
-        _card("4000000000000259", dispute=True),
+        _card("4000000000000259", dispute=("fraudulent", "needs_response")),
+        _card("4000000000002685", dispute=("product_not_received", "needs_response")),
+        _card("4000000000001976", dispute=("general", "warning_needs_response")),  # inquiry
+        _card("4000000000004954", decline=HIGHEST_RISK),  # Radar: highest risk, blocked
+        _card("4000000000006975", decline=VELOCITY_EXCEEDED),
         # Refunds (docs.stripe.com/testing#refunds): 5126's refund starts succeeded and fails
         # some time later; 7726's starts pending and succeeds later (FakeStripe.settle_refunds).
         _card("4000000000005126", refund_path=("succeeded", "failed")),
@@ -160,6 +195,7 @@ CARDS = {
         _card("4000002760003184", requires_3ds=True),  # always authenticate
         _card("4000000000003220", requires_3ds=True),  # 3DS2 required
         _card("4000000000003063", requires_3ds=True),  # 3DS required
+        _card("4000003800000446", requires_3ds=True, off_session_exempt=True),
         _card(
             "4000008260003178",
             requires_3ds=True,
@@ -192,7 +228,15 @@ TOKENS = {
     "tok_bypassPending": "4000000000000077",
     "tok_riskLevelElevated": "4000000000009235",
     "tok_createDispute": "4000000000000259",
+    "tok_createDisputeProductNotReceived": "4000000000002685",
+    "tok_createDisputeInquiry": "4000000000001976",
+    "tok_riskLevelHighest": "4000000000004954",
+    "tok_radarBlock": "4100000000000019",
+    "tok_chargeDeclinedVelocityLimitExceeded": "4000000000006975",
     "tok_refundFail": "4000000000005126",
+    "tok_diners": "3056930009020004",
+    "tok_jcb": "3566002020360505",
+    "tok_unionpay": "6200000000000005",
 }
 PAYMENT_METHODS = {
     "pm_card_visa": "4242424242424242",
@@ -209,15 +253,27 @@ PAYMENT_METHODS = {
     "pm_card_visa_chargeDeclinedIncorrectCvc": "4000000000000127",
     "pm_card_visa_chargeDeclinedProcessingError": "4000000000000119",
     "pm_card_chargeCustomerFail": "4000000000000341",
-    "pm_card_authenticationRequired": "4000002500003155",
+    # docs.stripe.com/testing#authentication-and-setup: 3184 "requires authentication on
+    # all transactions", 3155 "...OnSetup" (set up once, then no further authentication),
+    # 0446 "...SetupForOffSession" (off-session payments succeed as if set up)
+    "pm_card_authenticationRequired": "4000002760003184",
+    "pm_card_authenticationRequiredOnSetup": "4000002500003155",
+    "pm_card_authenticationRequiredSetupForOffSession": "4000003800000446",
     "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_threeDSecureRequired": "4000000000003063",
-    "pm_card_authenticationRequiredSetupForOffSession": "4000002500003155",
     "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds": "4000008260003178",
     "pm_card_threeDSecureOptional": "4000000000003055",
     "pm_card_bypassPending": "4000000000000077",
     "pm_card_riskLevelElevated": "4000000000009235",
     "pm_card_createDispute": "4000000000000259",
+    "pm_card_createDisputeProductNotReceived": "4000000000002685",
+    "pm_card_createDisputeInquiry": "4000000000001976",
+    "pm_card_riskLevelHighest": "4000000000004954",
+    "pm_card_visa_chargeDeclinedVelocityLimitExceeded": "4000000000006975",
+    "pm_card_mastercard_debit": "5200828282828210",
+    "pm_card_diners": "3056930009020004",
+    "pm_card_jcb": "3566002020360505",
+    "pm_card_unionpay": "6200000000000005",
     "pm_card_refundFail": "4000000000005126",
     "pm_card_mastercard_prepaid": "5105105105105100",
 }
@@ -246,6 +302,33 @@ BRAND_PREFIXES = [
     (("35",), "JCB", "jcb"),
     (("62",), "UnionPay", "unionpay"),
 ]
+
+
+# The lengths each network issues (ISO/IEC 7812 as the networks publish them): a number
+# of another length is not a card of that brand. Stripe answers `incorrect_number` for it
+# ("The card number is incorrect", docs.stripe.com/error-codes#incorrect-number), as it does
+# for a failed Luhn check: a 15-digit 424242424242424 is no Visa.
+LENGTHS = {
+    "visa": (13, 16, 19),
+    "mastercard": (16,),
+    "amex": (15,),
+    "discover": (16, 17, 18, 19),
+    "diners": (14, 15, 16, 17, 18, 19),
+    "jcb": (16, 17, 18, 19),
+    "unionpay": (16, 17, 18, 19),
+}
+
+
+def network_of(number):
+    for prefixes, _, network in BRAND_PREFIXES:
+        if number.startswith(prefixes):
+            return network
+    return "unknown"
+
+
+def length_fits(number):
+    """Whether a number has a length its network issues (published test cards always do)."""
+    return number in CARDS or len(number) in LENGTHS.get(network_of(number), range(12, 20))
 
 
 def card_for(number):

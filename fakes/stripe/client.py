@@ -131,7 +131,8 @@ class DefaultFakeStripeClient(FakeStripeHTTPClient):
     request_stream = request
 
 
-STRIPE_GLOBALS = ("api_key", "api_base", "default_http_client", "max_network_retries")
+STRIPE_GLOBALS = ("api_key", "api_base", "upload_api_base", "default_http_client",
+                  "max_network_retries")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -151,6 +152,7 @@ def stripe_server(url, api_key=TEST_API_KEY, timeout=5, max_network_retries=0):
     """Point the real stripe client at a server (e.g. a FakeServer's /stripe) for a block."""
     return stripe_globals(
         api_base=url.rstrip("/"),
+        upload_api_base=url.rstrip("/"),  # POST /v1/files too (files.stripe.com otherwise)
         api_key=api_key,
         default_http_client=stripe.RequestsClient(timeout=timeout),
         max_network_retries=max_network_retries,
@@ -165,20 +167,34 @@ class fake_stripe(contextlib.ContextDecorator):
         assert stripe_engine.charges[0]["amount"] == 500
     """
 
-    def __init__(self, fake=None, api_key=TEST_API_KEY):
+    def __init__(self, fake=None, api_key=TEST_API_KEY, *, stripe_mock=None, compact_json=None):
+        """stripe_mock=True: the stripe-mock-compatible mode for the block (an id the engine
+        never issued answers a complete object of its resource); compact_json=True: compact
+        JSON answers rather than api.stripe.com's indented ones. None: the engine's own
+        setting (a fresh engine: strict, indented)."""
         self._fake = fake
         self.api_key = api_key
+        self.stripe_mock = stripe_mock
+        self.compact_json = compact_json
         self._stacks = []
 
     def __enter__(self):
         fake = self._fake or shared_engine
         fake.reset()
         stack = contextlib.ExitStack()
+        saved = fake.stripe_mock, fake.compact_json
+        if self.stripe_mock is not None:
+            fake.stripe_mock = self.stripe_mock
+        if self.compact_json is not None:
+            fake.compact_json = self.compact_json
+        stack.callback(lambda: setattr(fake, "stripe_mock", saved[0]))
+        stack.callback(lambda: setattr(fake, "compact_json", saved[1]))
         stack.enter_context(
             stripe_globals(
                 default_http_client=FakeStripeHTTPClient(fake),
                 api_key=self.api_key,
                 api_base=stripe.DEFAULT_API_BASE,
+                upload_api_base=stripe.DEFAULT_UPLOAD_API_BASE,
             )
         )
         _active.append(fake)

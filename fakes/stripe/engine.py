@@ -24,12 +24,14 @@ from fakes.stripe.client_side import ClientSide
 from fakes.stripe.events import Events, sign_webhook
 from fakes.stripe.generic import Generic
 from fakes.stripe.pipeline import Pipeline
+from fakes.stripe.resources.balance import Balance
 from fakes.stripe.resources.charges import Charges
-from fakes.stripe.resources.customers import CustomerAccounts, Customers
+from fakes.stripe.resources.customers import CustomerAccounts, Customers, CustomerSources
 from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
 from fakes.stripe.resources.payment_intents import PaymentIntents
 from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
 from fakes.stripe.resources.setup_intents import SetupIntents
+from fakes.stripe.resources.subscriptions import Subscriptions
 from fakes.stripe.resources.tokens import Tokens
 from fakes.stripe.store import Store
 from fakes.stripe.wire import API_VERSION, StripeError, decode_form, invalid
@@ -66,7 +68,7 @@ STATEFUL = {
     ("POST", "/v1/payment_intents/{intent}/cancel"): PaymentIntents.cancel_payment_intent,
     ("POST", "/v1/payment_intents/{intent}/capture"): PaymentIntents.capture_payment_intent,
     ("POST", "/v1/customers"): Customers.create_customer,
-    ("GET", "/v1/customers/{customer}"): retrieve("customer"),
+    ("GET", "/v1/customers/{customer}"): CustomerAccounts.retrieve_customer,
     # mobile checkout: customers, saved cards, ephemeral keys, setup intents
     ("GET", "/v1/customers"): listing("customer", "email"),
     ("POST", "/v1/customers/{customer}"): CustomerAccounts.update_customer,
@@ -78,6 +80,12 @@ STATEFUL = {
         CustomerAccounts.retrieve_customer_payment_method
     ),
     ("GET", "/v1/payment_methods"): SavedPaymentMethods.list_payment_methods,
+    # the legacy cards API (customer sources)
+    ("POST", "/v1/customers/{customer}/sources"): CustomerSources.create_customer_source,
+    ("GET", "/v1/customers/{customer}/sources"): CustomerSources.list_customer_sources,
+    ("GET", "/v1/customers/{customer}/sources/{id}"): CustomerSources.retrieve_customer_source,
+    ("POST", "/v1/customers/{customer}/sources/{id}"): CustomerSources.update_customer_source,
+    ("DELETE", "/v1/customers/{customer}/sources/{id}"): CustomerSources.delete_customer_source,
     ("POST", "/v1/payment_methods/{payment_method}/attach"): (
         SavedPaymentMethods.attach_payment_method
     ),
@@ -91,6 +99,12 @@ STATEFUL = {
     ("GET", "/v1/setup_intents/{intent}"): retrieve("setup_intent"),
     ("POST", "/v1/setup_intents/{intent}/confirm"): SetupIntents.confirm_setup_intent,
     ("POST", "/v1/setup_intents/{intent}/cancel"): SetupIntents.cancel_setup_intent,
+    ("POST", "/v1/subscriptions"): Subscriptions.create_subscription,
+    ("POST", "/v1/subscriptions/{subscription_exposed_id}"): Subscriptions.update_subscription,
+    ("DELETE", "/v1/subscriptions/{subscription_exposed_id}"): Subscriptions.cancel_subscription,
+    ("GET", "/v1/balance"): Balance.retrieve_balance,
+    ("GET", "/v1/balance_transactions"): Balance.list_balance_transactions,
+    ("GET", "/v1/balance_transactions/{id}"): Balance.retrieve_balance_transaction,
     ("GET", "/v1/events"): listing("event", "type"),
     ("GET", "/v1/events/{id}"): retrieve("event"),
 }
@@ -99,7 +113,7 @@ STATEFUL = {
 # The resources with behaviour; everything else is answered generically (generic.py).
 MODELLED = frozenset(
     {"token", "card", "charge", "refund", "payment_method", "payment_intent", "customer", "event",
-     "setup_intent", "ephemeral_key"}
+     "setup_intent", "ephemeral_key", "balance_transaction", "balance", "subscription"}
 )  # fmt: skip
 
 
@@ -111,24 +125,33 @@ class FakeStripe(
     Generic,
     Tokens,
     Charges,
+    Balance,
     PaymentMethods,
     SavedPaymentMethods,
     PaymentIntents,
     SetupIntents,
     Customers,
     CustomerAccounts,
+    CustomerSources,
     EphemeralKeys,
+    Subscriptions,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
-             "_set_up", "_ephemeral_versions")  # fmt: skip
+             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures")  # fmt: skip
 
-    def __init__(self):
+    def __init__(self, *, compact_json=False, stripe_mock=False):
+        """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);
+        stripe_mock: the stripe-mock-compatible mode (generic.py: an id never issued answers
+        a complete object of its resource, an empty first page one object), for suites
+        written against stripe-mock. The default is stateful and strict."""
         self._lock = threading.RLock()
         self.faults = FaultPlan()
+        self.compact_json = compact_json
+        self.stripe_mock = stripe_mock
         self.reset()
 
     def reset(self):
@@ -137,6 +160,7 @@ class FakeStripe(
             self._reset_events()
             self._reset_pipeline()
             self._reset_generic()
+            self._reset_balance()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self._refunds_due = []  # [refund id, final status] for settle_refunds()
             self._set_up = set()  # payment methods authenticated for off-session use
@@ -158,7 +182,22 @@ class FakeStripe(
 
             def run(endpoint, params, ids):
                 self._path = endpoint.template
-                return stateful(self, params, *ids)
+                if not self.stripe_mock:
+                    return stateful(self, params, *ids)
+                # stripe-mock-compatible mode: an action on a fixture (an object the fake
+                # never issued) answers as stripe-mock does, the fixture with the request's
+                # parameters echoed, when the modelled behaviour cannot run on it
+                try:
+                    return stateful(self, params, *ids)
+                except StripeError:
+                    on_fixture = bool(ids) and ids[-1] in self._fixtures
+                    if not on_fixture or endpoint.resource_class() is None:
+                        raise
+                    return self.generic(endpoint, params, ids)
+                except (KeyError, TypeError):  # a fixture lacks what a modelled object has
+                    if not self._fixtures or endpoint.resource_class() is None:
+                        raise
+                    return self.generic(endpoint, params, ids)
 
             return run, False
         if endpoint.kind == "search":

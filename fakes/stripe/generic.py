@@ -8,6 +8,7 @@ work on them; every generic answer carries the `Fake-Stripe-Generic: true` heade
 stripe-mock, nothing here models behaviour: use the stateful resources for that.
 """
 
+import bisect
 import functools
 import re
 import time
@@ -16,8 +17,10 @@ import typing
 import stripe
 from stripe._stripe_object import UntypedStripeObject
 
+from fakes.stripe.currencies import PRESENTMENT
 from fakes.stripe.params import apply_metadata
-from fakes.stripe.wire import invalid, not_found
+from fakes.stripe.store import sequence
+from fakes.stripe.wire import StripeError, invalid, not_found
 
 PREFIXES = {
     "account": "acct", "application_fee": "fee", "balance_transaction": "txn",
@@ -114,8 +117,8 @@ def build(cls, params, path, depth=0, object_id=None):
             obj[name] = cls.OBJECT_NAME
         elif name == "id" and depth == 0:
             obj[name] = object_id
-        elif name in ("created", "updated") and not optional:
-            obj[name] = now
+        elif name == "created" or (name == "updated" and not optional):
+            obj[name] = now  # (an account's `created` is declared optional, and is set)
         elif name == "livemode":
             obj[name] = False
         elif name in params:
@@ -124,8 +127,13 @@ def build(cls, params, path, depth=0, object_id=None):
             obj[name] = None
         else:
             obj[name] = empty_value(annotation, path, depth)
+    for name in getattr(cls, "_inner_class_dicts", ()):
+        if obj.get(name) is None and name in obj:
+            obj[name] = {}  # a map of sub-objects: stripe-python reads it with .items()
     if "metadata" in obj and isinstance(params.get("metadata"), dict | str):
         obj["metadata"] = apply_metadata({}, params["metadata"])
+    elif "metadata" in obj and depth == 0:
+        obj["metadata"] = {}  # Stripe answers {} for an object's metadata, never null
     return obj
 
 
@@ -156,12 +164,58 @@ def shaped(cls, name, params):
 
 # Initial statuses for generic objects whose first declared status would mislead.
 INITIAL_STATUS = {"setup_intent": "requires_payment_method", "payout": "pending",
+                  "payment_intent": "requires_payment_method", "charge": "succeeded",
                   "invoice": "draft", "subscription": "incomplete", "quote": "draft"}  # fmt: skip
+
+
+def class_for(object_name):
+    """The stripe-python resource class of an object type ("charge" -> stripe.Charge)."""
+    from stripe._object_classes import get_object_class
+
+    cls = get_object_class("V1", object_name)
+    return cls if isinstance(cls, type) and getattr(cls, "OBJECT_NAME", None) else None
+
+
+def union_class(endpoint):
+    """The first resource of a union-typed answer (`Union[BankAccount, Card]`), for the
+    stripe-mock-compatible mode; stripe-mock answers the union's first fixture too."""
+    returns = endpoint.returns or ""
+    inner = returns[returns.find("[") + 1 :].split("]")[0].replace("Union[", "")
+    for name in (n.strip() for n in inner.split(",")):
+        cls = getattr(stripe, name, None)
+        if isinstance(cls, type) and getattr(cls, "OBJECT_NAME", None):
+            return cls
+    return None
 
 
 class Generic:
     def _reset_generic(self):
         self._parents = {}  # generic object id -> the id of the object in its path
+        self._fixtures = set()  # stripe-mock mode: ids of the fixtures answered so far
+
+    def _drop_fixtures(self):
+        """stripe-mock mode, before each request: fixtures do not keep state (stripe-mock
+        answers every call from its fixture), so one test's call on `cus_123` never changes
+        the next test's; objects the fake issued keep theirs."""
+        for object_id in self._fixtures:
+            self.objects.pop(object_id, None)
+        self._fixtures.clear()
+
+    def fixture(self, object_name, object_id=None):
+        """stripe-mock-compatible mode: a complete object of the resource for an id the fake
+        never issued (or a new id), shaped by the declarations, stored from then on so later
+        calls see the same object. None when stripe-python declares no such resource."""
+        cls = class_for(object_name)
+        if cls is None:
+            return None
+        obj = build(cls, {}, "", object_id=object_id or self.new_id(prefix_for(object_name)))
+        if object_name in INITIAL_STATUS and "status" in obj:
+            obj["status"] = INITIAL_STATUS[object_name]
+        if "id" not in obj:
+            return obj
+        self.objects[obj["id"]] = obj
+        self._fixtures.add(obj["id"])
+        return obj
 
     def generic(self, endpoint, params, ids):
         cls = endpoint.resource_class()
@@ -169,6 +223,8 @@ class Generic:
         path = endpoint.template
         if kind == "search":
             return self.search(endpoint, params, path)
+        if cls is None and self.stripe_mock:
+            cls = union_class(endpoint)
         if cls is None:
             raise invalid(
                 f"The fake Stripe does not answer {endpoint.method} {endpoint.template}: "
@@ -184,6 +240,22 @@ class Generic:
         parent = self._parent_of(ids[:-1] if kind in ("retrieve", "update", "delete") else ids)
         if kind in ("retrieve", "update", "delete") and ids:
             found = self.objects.get(ids[-1])
+            if found is None and self.stripe_mock:
+                found = self.fixture(name, ids[-1])
+            if self.stripe_mock and not path.endswith("}") and (found or {}).get("object") != name:
+                # a singleton under its parent (/v1/customers/{customer}/cash_balance)
+                singleton = build(cls, params, path)
+                return {**singleton, "deleted": True} if kind == "delete" else singleton
+            if (found is None or found.get("object") != name) and name == "account":
+                # an account the key cannot reach: 403 (docs.stripe.com/error-codes#account-invalid)
+                raise StripeError(
+                    403,
+                    "invalid_request_error",
+                    "The provided key does not have access to account "
+                    f"'{ids[-1]}' (or that account does not exist). Application access may "
+                    "have been revoked.",
+                    "account_invalid",
+                )
             if found is None or found.get("object") != name:
                 raise not_found(name, ids[-1])
             if kind == "retrieve":
@@ -197,14 +269,49 @@ class Generic:
             return build(cls, params, path)
         if kind == "action" and ids:
             found = self.objects.get(ids[-1])
+            if found is None and self.stripe_mock:
+                found = self.fixture(name, ids[-1])
             if found is not None and found.get("object") == name:
                 self._update(found, cls, params, path)
+                self._act(found, cls, path)
                 return found
         # create (top level or nested under its parent)
+        currency = params.get("currency")
+        if kind == "create" and isinstance(currency, str) and currency.lower() not in PRESENTMENT:
+            raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
+        if kind == "create" and name in ("plan", "price"):
+            # a product given inline (plan `product[name]`, price `product_data`) is created
+            # and named by its id (docs.stripe.com/api/plans/create#create_plan-product)
+            inline = params.get("product") if name == "plan" else params.pop("product_data", None)
+            if isinstance(inline, dict):
+                made = self.generic_create("product", inline)
+                params = {**params, "product": made["id"]}
+        given_id = params.get("id") if kind == "create" and "id" in params else None
+        if given_id is not None and given_id in self.objects:
+            raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
         obj = build(cls, params, path, object_id=None)
         if name in INITIAL_STATUS and "status" in obj:
             obj["status"] = INITIAL_STATUS[name]
-        if "id" in obj:
+        if name == "price":
+            # "type: One of one_time or recurring depending on whether the price is for a
+            # one-time purchase or a recurring (subscription) purchase" (docs.stripe.com/api/prices/object)
+            obj["type"] = "recurring" if params.get("recurring") else "one_time"
+            if params.get("unit_amount") is not None and not params.get("unit_amount_decimal"):
+                obj["unit_amount_decimal"] = str(params["unit_amount"])
+        if name == "plan" and params.get("amount") is not None:
+            obj["amount_decimal"] = str(params["amount"])
+        if "active" in obj and "active" not in params and isinstance(obj["active"], bool):
+            # products, plans, prices, ...: "active: Whether the ... is currently available
+            # for purchase. Defaults to true." (docs.stripe.com/api/products/create)
+            obj["active"] = True
+        if "id" in obj and given_id is not None:
+            # products and plans take an `id` on create (docs.stripe.com/api/products/create:
+            # "If not provided, an identifier will be randomly generated"); such an id has no
+            # counter, so it sorts first in its index (store.sequence is -1)
+            obj["id"] = given_id
+            self.objects[given_id] = obj
+            bisect.insort(self._indexes.setdefault((name, None, None), []), given_id, key=sequence)
+        elif "id" in obj:
             obj["id"] = self.new_id(prefix_for(name))
             self.store(obj)
             if parent is not None:
@@ -212,11 +319,33 @@ class Generic:
                 self._index_add((name, "parent", parent), obj["id"])
         return obj
 
+    # Actions named for the status they lead to (POST /v1/payouts/{id}/cancel -> canceled),
+    # applied where the resource declares that status.
+    ACTION_STATUS = {"cancel": "canceled", "void": "void", "finalize": "open", "pay": "paid",
+                     "mark_uncollectible": "uncollectible", "close": "closed",
+                     "expire": "expired", "reverse": "reversed"}  # fmt: skip
+
+    def _act(self, found, cls, path):
+        status = self.ACTION_STATUS.get(path.rsplit("/", 1)[-1])
+        if status is None or "status" not in found:
+            return
+        annotation = next((a for f, a, _ in fields_of(cls) if f == "status"), None)
+        values = {str(v) for m in _members(annotation) for v in typing.get_args(m)}
+        if status in values or not values:  # (a plain `str` status takes any)
+            found["status"] = status
+
+    def generic_create(self, object_name, params):
+        """A generic object created as POST /v1/<its resource>s would create it."""
+        from fakes.stripe.routes import router
+
+        endpoint, _ = router().match("POST", f"/v1/{object_name}s")
+        return self.generic(endpoint, dict(params), [])
+
     def _parent_of(self, ids):
         if not ids:
             return None
         parent = ids[-1]
-        if parent not in self.objects:
+        if parent not in self.objects and not self.stripe_mock:
             raise not_found("object", parent)
         return parent
 

@@ -53,6 +53,10 @@ ENUMS = {
         "cancellation_reason": ("abandoned", "duplicate", "fraudulent", "requested_by_customer"),
     },
     "/v1/refunds": {"reason": ("duplicate", "fraudulent", "requested_by_customer")},
+    # docs.stripe.com/api/plans/create#create_plan-interval, prices: recurring[interval]
+    "/v1/plans": {"interval": ("day", "month", "week", "year")},
+    "/v1/products": {"type": ("good", "service")},
+    "/v1/prices": {"recurring[interval]": ("day", "month", "week", "year")},
     "/v1/customers": {"tax_exempt": ("exempt", "none", "reverse")},
     "/v1/customers/{customer}": {"tax_exempt": ("exempt", "none", "reverse")},
     "/v1/payment_methods": {"type": ("card",)},

@@ -3,11 +3,13 @@
 import hashlib
 import json
 import re
+import secrets
+import string
 from urllib.parse import unquote_plus
 
 import stripe
 
-from fakes.stripe.currencies import ZERO_DECIMAL
+from fakes.stripe.currencies import format_amount  # noqa: F401 (handlers import it here)
 
 # The API version stripe-python pins; the fake answers as that version does.
 API_VERSION = stripe.api_version
@@ -45,13 +47,25 @@ class FrozenDict(dict):
 EMPTY = FrozenDict()
 
 
+ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def client_secret_tail():
+    """The part of a client secret after `_secret_`: letters and digits only, as Stripe's
+    (`pi_3MtwBw..._secret_YrKJUKribcBjcG8HVhfZluoGH`), so `\\w+` finds all of it."""
+    return "".join(secrets.choice(ALPHANUMERIC) for _ in range(25))
+
+
 def invalid(message, code=None, param=None, status=400, **extra):
     return StripeError(status, "invalid_request_error", message, code, param, **extra)
 
 
 def not_found(object_name, object_id, param="id"):
+    """resource_missing: 404 for the object the URL names, 400 for one a parameter names
+    (`customer=cus_x` on a charge), as Stripe answers them."""
     label = object_name.replace("_", " ")
-    return invalid(f"No such {label}: '{object_id}'", "resource_missing", param, status=404)
+    status = 404 if param == "id" else 400
+    return invalid(f"No such {label}: '{object_id}'", "resource_missing", param, status=status)
 
 
 KEY_PARTS = re.compile(r"[^\[\]]+|\[\]")
@@ -171,13 +185,6 @@ def as_bool(params, name, default):
     if value not in ("true", "false"):
         raise invalid(f"Invalid boolean: {params[name]}", "parameter_invalid_boolean", name)
     return value == "true"
-
-
-def format_amount(amount, currency):
-    if currency in ZERO_DECIMAL:
-        return f"{amount} {currency}"
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, "")
-    return f"{symbol}{amount / 100:.2f} {currency}"
 
 
 ADDRESS = {

@@ -197,7 +197,7 @@ class Journeys:
         self.assertEqual(response.status_code, 201, response.content)
         setup = response.json()
         seti = self.sdk_confirm(
-            setup["setup_intent_client_secret"], "pm_card_authenticationRequired", setup=True
+            setup["setup_intent_client_secret"], "pm_card_authenticationRequiredOnSetup", setup=True
         )
         self.assertEqual(seti.status, "requires_action")
         self.engine.complete_setup_authentication(seti.id)  # the SDK's 3-D Secure sheet
@@ -210,7 +210,7 @@ class Journeys:
         self.assertEqual(off.status_code, 201, off.content)
         self.assertEqual(off.json()["status"], "succeeded")
         # the same card on a one-time payment, never set up, still needs authentication
-        once = self.post("payments", {"payment_method": "pm_card_authenticationRequired",
+        once = self.post("payments", {"payment_method": "pm_card_authenticationRequiredOnSetup",
                                       "amount": 900})  # fmt: skip
         self.assertEqual(once.status_code, 202)
         self.deliver()

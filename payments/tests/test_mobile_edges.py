@@ -287,8 +287,12 @@ class FakeRefusalsTests(SimpleTestCase):
             stripe.Customer.retrieve(self.customer.id).invoice_settings.default_payment_method
         )
         self.assertTrue(stripe.Customer.delete(self.customer.id).deleted)
+        # retrieved as Stripe answers a deleted customer (docs.stripe.com/api/customers/retrieve),
+        # and unusable after
+        gone = stripe.Customer.retrieve(self.customer.id)
+        self.assertEqual((gone.id, gone.deleted), (self.customer.id, True))
         with self.assertRaises(stripe.InvalidRequestError):
-            stripe.Customer.retrieve(self.customer.id)
+            stripe.Customer.modify(self.customer.id, email="b@example.com")
 
     def test_setup_intent_states(self):
         setup = stripe.SetupIntent.create(customer=self.customer.id)

@@ -23,13 +23,26 @@ class Command(BaseCommand):
             "http://127.0.0.1:8000/api/stripe/webhook/ (retried until acknowledged).",
         )
         parser.add_argument(
+            "--stripe-mock",
+            action="store_true",
+            help="stripe-mock-compatible mode: the fake Stripe also answers at the root "
+            "(/v1/...), and an id it never issued answers a complete object of its resource, "
+            "as stripe-mock does, so a suite written for stripe-mock runs unchanged.",
+        )
+        parser.add_argument(
+            "--compact-json",
+            action="store_true",
+            help="Answer compact JSON rather than api.stripe.com's indented JSON (faster).",
+        )
+        parser.add_argument(
             "--webhook-secret",
             metavar="SECRET",
             help="Sign webhooks with this secret (default: a new whsec_... printed at start); "
             "give the backend the same as STRIPE_WEBHOOK_SECRET.",
         )
 
-    def handle(self, *args, port, forward_to=None, webhook_secret=None, **options):
+    def handle(self, *args, port, forward_to=None, webhook_secret=None, stripe_mock=False,
+               compact_json=False, **options):  # fmt: skip
         if webhook_secret and not forward_to:
             raise CommandError("--webhook-secret signs forwarded webhooks: add --forward-to URL")
         secret = webhook_secret or new_webhook_secret()
@@ -37,8 +50,13 @@ class Command(BaseCommand):
             stripe_fake, forwarder = forwarding_stripe(forward_to, secret)
         except ValueError as error:
             raise CommandError(str(error)) from error
+        stripe_fake.engine.stripe_mock = stripe_mock
+        stripe_fake.engine.compact_json = compact_json
+        mounts = default_mounts(stripe_fake)
+        if stripe_mock:
+            mounts["/"] = stripe_fake  # http://127.0.0.1:PORT/v1/..., as stripe-mock serves
         try:
-            server = FakeServer(default_mounts(stripe_fake), port=port, freeze_gc=True)
+            server = FakeServer(mounts, port=port, freeze_gc=True)
         except OSError as error:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
         base = server.url

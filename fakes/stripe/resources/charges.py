@@ -7,7 +7,7 @@ import time
 import stripe
 
 from fakes.stripe import cards
-from fakes.stripe.currencies import MINIMUM_AMOUNTS
+from fakes.stripe.currencies import PRESENTMENT, amount_problem
 from fakes.stripe.generic import shaped
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.wire import (
@@ -22,15 +22,9 @@ from fakes.stripe.wire import (
 
 
 def card_error(decline, **extra):
-    return StripeError(
-        402,
-        "card_error",
-        decline.message,
-        decline.code,
-        decline.param,
-        decline_code=decline.decline_code,
-        **extra,
-    )
+    if decline.decline_code:  # Stripe sends none for an authentication failure
+        extra["decline_code"] = decline.decline_code
+    return StripeError(402, "card_error", decline.message, decline.code, decline.param, **extra)
 
 
 # Sub-objects no handler ever changes in place are shared between charges (a stored charge
@@ -94,34 +88,52 @@ FRAUD_DETAILS = shared({})
 
 class Charges:
     def _amount_and_currency(self, params):
+        """amount and currency, checked against Stripe's currency table (currencies.py)."""
         amount = as_int(params, "amount", required=True)
         currency = str(params.get("currency") or "").lower()
         if not currency:
             raise invalid("Missing required param: currency.", "parameter_missing", "currency")
-        if currency not in MINIMUM_AMOUNTS:
-            raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
+        if currency not in PRESENTMENT:
+            raise invalid(
+                f"Invalid currency: {currency}. Stripe currently supports these currencies: "
+                f"{', '.join(sorted(PRESENTMENT))}",
+                "parameter_invalid_string",
+                "currency",
+            )
         if amount < 1:
             raise invalid(
                 "This value must be greater than or equal to 1.",
                 "parameter_invalid_integer",
                 "amount",
             )
-        minimum = MINIMUM_AMOUNTS[currency]
-        if amount < minimum:
-            raise invalid(
-                f"Amount must be at least {format_amount(minimum, currency)}",
-                "amount_too_small",
-                "amount",
-            )
-        if amount > 99999999:
-            raise invalid("Amount must be no more than $999,999.99", "amount_too_large", "amount")
+        self._check_amount(amount, currency)
         return amount, currency
+
+    @staticmethod
+    def _check_amount(amount, currency, param="amount", charge=True):
+        problem = amount_problem(amount, currency, charge=charge)
+        if problem:
+            raise invalid(problem[1], problem[0], param)
 
     def create_charge(self, params):
         amount, currency = self._amount_and_currency(params)
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
-        if params.get("source"):
+        if params.get("source") and customer_id and str(params["source"]).startswith("card_"):
+            try:
+                card = self.customer_card(customer_id, params["source"], "source")
+            except StripeError as error:
+                if error.body.get("param") != "source":
+                    raise
+                # docs.stripe.com/error-codes#missing: "Both a customer and source ID have
+                # been provided, but the source has not been saved to the customer."
+                raise invalid(
+                    f"Customer {customer_id} does not have a linked source with ID "
+                    f"{params['source']}.",
+                    "missing",
+                    "source",
+                ) from None
+        elif params.get("source"):
             card = self._card_from_source(params["source"])
         elif customer_id:
             customer = self.lookup(customer_id, "customer", "customer")
@@ -147,10 +159,12 @@ class Charges:
 
     def _maybe_dispute(self, charge, test_card):
         """4000000000000259 / tok_createDispute: "the charge succeeds, only to be disputed as
-        fraudulent" (docs.stripe.com/testing#disputes). Stripe opens it shortly after; the fake
-        opens it at once (the docs do not say how long "after" is)."""
+        fraudulent"; 2685 as product not received; 1976 "as an inquiry" (a dispute in
+        warning_needs_response), docs.stripe.com/testing#disputes. Stripe opens it shortly
+        after; the fake opens it at once (the docs do not say how long "after" is)."""
         if not test_card.dispute:
             return
+        reason, status = test_card.dispute
         dispute = {
             "id": self.new_id("dp"),
             "object": "dispute",
@@ -167,12 +181,13 @@ class Charges:
                 "past_due": False,
                 "submission_count": 0,
             },
-            "is_charge_refundable": False,
+            # an inquiry (warning_needs_response) leaves the charge refundable
+            "is_charge_refundable": status.startswith("warning_"),
             "livemode": False,
             "metadata": {},
             "payment_intent": charge["payment_intent"],
-            "reason": "fraudulent",
-            "status": "needs_response",
+            "reason": reason,
+            "status": status,
         }
         self.store(dispute)
         charge["disputed"] = True
@@ -202,7 +217,7 @@ class Charges:
             "application_fee": None,
             "application_fee_amount": None,
             # an authorisation moves no money: no balance transaction until captured
-            "balance_transaction": self.new_id("txn") if succeeded and capture else None,
+            "balance_transaction": None,  # set below, when money moves
             "billing_details": BILLING_DETAILS,
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
@@ -259,6 +274,8 @@ class Charges:
             "transfer_group": params.get("transfer_group"),
         }
         charge["refunds"]["url"] = f"/v1/charges/{charge['id']}/refunds"
+        if succeeded and capture:
+            charge["balance_transaction"] = self._new_txn(charge["id"])
         if succeeded:
             charge["receipt_url"] = f"https://pay.stripe.com/receipts/fake/{charge['id']}"
         return self.store(charge)
@@ -272,6 +289,8 @@ class Charges:
                 "This charge cannot be captured because it failed.", "charge_not_capturable"
             )
         amount = as_int(params, "amount") or charge["amount"]
+        # what is captured is charged: the currency's minimum applies
+        self._check_amount(amount, charge["currency"])
         if amount > charge["amount"]:
             raise invalid(
                 "The amount to capture exceeds the authorized amount.", "amount_too_large", "amount"
@@ -287,7 +306,7 @@ class Charges:
             captured=True,
             amount_captured=amount,
             amount_refunded=charge["amount"] - amount,
-            balance_transaction=self.new_id("txn"),
+            balance_transaction=self._new_txn(charge["id"]),
         )
         self._emit("charge.captured", charge, previous)
         return charge
@@ -319,7 +338,24 @@ class Charges:
             raise invalid(
                 f"Charge {charge['id']} has already been refunded.", "charge_already_refunded"
             )
+        if charge["disputed"]:
+            dispute = next((d for d in self.all("dispute") if d["charge"] == charge["id"]), None)
+            if dispute is not None and not dispute["is_charge_refundable"]:
+                raise invalid(
+                    f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                    "charge_disputed",
+                )
         if not charge["captured"]:
+            given = as_int(params, "amount")
+            if given is not None and given != charge["amount"]:
+                # an authorisation is released whole; capture less instead
+                # (docs.stripe.com/api/charges/capture: amount)
+                raise invalid(
+                    "You cannot partially refund an uncaptured charge. Instead, capture the "
+                    "charge for an amount less than the original amount",
+                    None,
+                    "amount",
+                )
             return self._void(charge, params)
         remaining = charge["amount"] - charge["amount_refunded"]
         amount = as_int(params, "amount")
@@ -330,6 +366,7 @@ class Charges:
                 "parameter_invalid_integer",
                 "amount",
             )
+        self._check_amount(amount, charge["currency"], charge=False)
         if amount > remaining:
             raise invalid(
                 f"Refund amount ({format_amount(amount, charge['currency'])}) is greater than "
@@ -356,6 +393,7 @@ class Charges:
         uncaptured charge is "marked as refunded" (docs.stripe.com/api/charges/capture). The
         docs are silent on a partial `amount` here; the fake releases the whole amount."""
         refund = self._new_refund(charge, charge["amount"], params, "succeeded")
+        self._balance_sources.pop(refund["balance_transaction"])  # no money moved
         refund["balance_transaction"] = None
         previous = {"amount_refunded": 0, "refunded": False}
         charge.update(amount_refunded=charge["amount"], refunded=True)
@@ -369,7 +407,7 @@ class Charges:
             "id": self.new_id("re"),
             "object": "refund",
             "amount": amount,
-            "balance_transaction": self.new_id("txn"),
+            "balance_transaction": None,
             "charge": charge["id"],
             "created": int(time.time()),
             "currency": charge["currency"],
@@ -389,6 +427,7 @@ class Charges:
             "status": status,
             "transfer_reversal": None,
         }
+        refund["balance_transaction"] = self._new_txn(refund["id"])
         return self.store(refund)
 
     def settle_refunds(self):

@@ -48,6 +48,8 @@ class EphemeralKeys:
     def delete_ephemeral_key(self, params, id):
         """Invalidates the key at once; the answer is the key, now expired."""
         key = self.objects.get(id)
+        if key is None and self.stripe_mock:
+            key = self.fixture("ephemeral_key", id)
         if key is None or key.get("object") != "ephemeral_key":
             raise not_found("ephemeral_key", id)
         key["expires"] = min(key["expires"], int(time.time()))
@@ -57,6 +59,8 @@ class EphemeralKeys:
         """The customer a live ephemeral key secret acts for, or None (harness/auth use)."""
         now = int(time.time())
         for key in self.all("ephemeral_key"):
-            if secrets.compare_digest(key["secret"], secret) and key["expires"] > now:
+            # bytes: compare_digest refuses a str outside ASCII (a hostile Bearer header)
+            given = secret.encode("utf-8", "replace")
+            if secrets.compare_digest(key["secret"].encode(), given) and key["expires"] > now:
                 return key["associated_objects"][0]["id"]
         return None

@@ -1,7 +1,6 @@
 """PaymentIntents: create, confirm (3-D Secure via requires_action), cancel."""
 
 import json
-import secrets
 import time
 
 import stripe
@@ -11,7 +10,7 @@ from fakes.stripe.generic import shaped
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.resources.charges import card_error
 from fakes.stripe.resources.setup_intents import SETUP_EXEMPT
-from fakes.stripe.wire import StripeError, as_bool, invalid
+from fakes.stripe.wire import StripeError, as_bool, client_secret_tail, invalid
 
 Decline3DS = cards.Decline(
     "payment_intent_authentication_failure",
@@ -23,9 +22,39 @@ Decline3DS = cards.Decline(
 
 SUPPORTED_TYPES = ("card",)
 
+# Parameters of POST /v1/payment_intents that Stripe's reference says "can only be used with
+# confirm=true" (docs.stripe.com/api/payment_intents/create: off_session, return_url,
+# error_on_requires_action, mandate, mandate_data).
+CONFIRM_ONLY = ("off_session", "return_url", "error_on_requires_action", "mandate", "mandate_data")
+
+
+def check_intent_parameters(params, confirming):
+    """The rules between parameters Stripe documents for creating/confirming an intent."""
+    if not confirming:
+        for name in CONFIRM_ONLY:
+            if params.get(name) not in (None, "", False, "false"):
+                raise invalid(
+                    f"The parameter {name} can only be used with confirm=true "
+                    f"(docs.stripe.com/api/payment_intents/create#create_payment_intent-{name}).",
+                    None,
+                    name,
+                )
+    off_session = params.get("off_session", False) not in (False, "false")
+    # setup_future_usage=on_session saves a card "when your customer is present in your
+    # checkout flow" (docs.stripe.com/api/payment_intents/create#create_payment_intent-setup_future_usage):
+    # it contradicts off_session=true.
+    if off_session and params.get("setup_future_usage") == "on_session":
+        raise invalid(
+            "You cannot set setup_future_usage to on_session on an off_session payment: use "
+            "off_session (docs.stripe.com/payments/save-during-payment).",
+            None,
+            "setup_future_usage",
+        )
+
 
 class PaymentIntents:
     def create_payment_intent(self, params):
+        check_intent_parameters(params, as_bool(params, "confirm", False))
         amount, currency = self._amount_and_currency(params)
         method = (
             self._payment_method(params["payment_method"]) if params.get("payment_method") else None
@@ -47,7 +76,7 @@ class PaymentIntents:
             "canceled_at": None,
             "cancellation_reason": None,
             "capture_method": params.get("capture_method", "automatic_async"),
-            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            "client_secret": f"{intent_id}_secret_{client_secret_tail()}",
             "confirmation_method": "automatic",
             "created": int(time.time()),
             "currency": currency,
@@ -94,7 +123,11 @@ class PaymentIntents:
         return intent
 
     def confirm_payment_intent(self, params, id):
-        return self._confirm(self.lookup(id, "payment_intent"), params)
+        intent = self.lookup(id, "payment_intent")
+        check_intent_parameters(
+            {"setup_future_usage": intent["setup_future_usage"], **params}, True
+        )
+        return self._confirm(intent, params)
 
     def _confirm(self, intent, params):
         if intent["status"] not in (
@@ -118,6 +151,8 @@ class PaymentIntents:
         # off_session is declared `bool | one_off | recurring`; any of the last two means True
         off_session = params.get("off_session", False) not in (False, "false")
         needs_3ds = self.needs_authentication(test_card, intent["payment_method"])
+        if off_session and test_card.off_session_exempt:
+            needs_3ds = False
         if needs_3ds and test_card.decline is None and not off_session:
             intent["status"] = "requires_action"
             intent["next_action"] = {
@@ -130,7 +165,9 @@ class PaymentIntents:
             }
             self._emit("payment_intent.requires_action", intent)
             return intent
-        decline = test_card.decline or (cards.AUTHENTICATION_REQUIRED if needs_3ds else None)
+        decline = test_card.decline or (
+            cards.AUTHENTICATION_REQUIRED_OFF_SESSION if needs_3ds else None
+        )
         return self._settle_intent(intent, decline)
 
     def _settle_intent(self, intent, decline):
@@ -171,8 +208,13 @@ class PaymentIntents:
                 intent["last_payment_error"]["param"] = decline.param
             self._emit("charge.failed", charge)
             self._emit("payment_intent.payment_failed", intent)
+            # Stripe's error names the intent and the payment method, both as objects
+            # (docs.stripe.com/api/errors: payment_intent, payment_method)
             raise card_error(
-                decline, charge=charge["id"], payment_intent=json.loads(json.dumps(intent))
+                decline,
+                charge=charge["id"],
+                payment_intent=json.loads(json.dumps(intent)),
+                payment_method=json.loads(json.dumps(method)),
             )
         if intent["capture_method"] == "manual":
             intent.update(status="requires_capture", amount_capturable=intent["amount"],

@@ -107,7 +107,11 @@ class SavedPaymentMethods:
         self._index_remove(("payment_method", "customer", customer_id), method["id"])
         self._set_up.discard(method["id"])
         customer = self.objects.get(customer_id)
-        if customer and customer["invoice_settings"]["default_payment_method"] == method["id"]:
+        if (
+            customer
+            and not customer.get("deleted")
+            and customer["invoice_settings"]["default_payment_method"] == method["id"]
+        ):
             customer["invoice_settings"]["default_payment_method"] = None
         self._emit("payment_method.detached", method, {"customer": customer_id})
         return method

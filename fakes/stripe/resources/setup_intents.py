@@ -13,13 +13,12 @@ Events: setup_intent.created, .requires_action, .succeeded, .setup_failed, .canc
 """
 
 import json
-import secrets
 import time
 
 from fakes.stripe import cards
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.resources.charges import card_error
-from fakes.stripe.wire import StripeError, as_bool, invalid
+from fakes.stripe.wire import StripeError, as_bool, client_secret_tail, invalid
 
 # Cards for which an authenticated setup exempts later payments from 3-D Secure.
 SETUP_EXEMPT = {"4000002500003155"}
@@ -48,7 +47,7 @@ class SetupIntents:
             "application": None,
             "automatic_payment_methods": None,
             "cancellation_reason": None,
-            "client_secret": f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            "client_secret": f"{intent_id}_secret_{client_secret_tail()}",
             "created": now,
             "customer": params.get("customer"),
             "description": params.get("description"),
@@ -129,7 +128,11 @@ class SetupIntents:
             "type": "card_error" if decline.code == "card_declined" else "invalid_request_error",
         }
         self._emit("setup_intent.setup_failed", intent)
-        raise card_error(decline, setup_intent=json.loads(json.dumps(intent)))
+        raise card_error(
+            decline,
+            setup_intent=json.loads(json.dumps(intent)),
+            payment_method=json.loads(json.dumps(method)),
+        )
 
     def _succeed_setup(self, intent, authenticated):
         method = self.objects[intent["payment_method"]]

@@ -4,7 +4,10 @@ import hashlib
 import re
 import time
 
+import stripe
+
 from fakes.stripe import cards
+from fakes.stripe.generic import shaped
 from fakes.stripe.wire import EMPTY, FrozenDict, StripeError, invalid
 
 # Card data Stripe refuses at tokenisation: (message, param), as Stripe words them.
@@ -23,6 +26,7 @@ def bad_card_data(code):
 
 
 CARD_NETWORKS = FrozenDict({"preferred": None})
+TOKEN_TYPES = ("bank_account", "pii", "account", "person", "cvc_update")
 
 
 def card_fingerprint(number):
@@ -32,7 +36,8 @@ def card_fingerprint(number):
 class Tokens:
     def test_card(self, object_id):
         """The published behaviour of the card behind a card, token card or payment method."""
-        return cards.from_key(self._card_of[object_id])
+        # (a stripe-mock-mode fixture has no card behind it: it behaves as 4242)
+        return cards.from_key(self._card_of.get(object_id, "4242424242424242"))
 
     def _validate_card(self, card):
         if not isinstance(card, dict):
@@ -45,7 +50,7 @@ class Tokens:
         number = re.sub(r"[ -]", "", str(card["number"]))
         if not number.isdigit() or not 12 <= len(number) <= 19:
             raise bad_card_data("invalid_number")
-        if not cards.luhn_valid(number):
+        if not cards.luhn_valid(number) or not cards.length_fits(number):
             raise bad_card_data("incorrect_number")
         month, year = str(card["exp_month"]), str(card["exp_year"])
         if not month.isdigit() or not 1 <= int(month) <= 12:
@@ -96,8 +101,9 @@ class Tokens:
         return card
 
     def _magic_card(self, number):
+        # no CVC was given with a magic token (tok_visa): cvc_check is null, as Stripe's
         year = time.gmtime().tm_year + 5
-        return self._new_card(cards.CARDS[number], 12, year, True)
+        return self._new_card(cards.CARDS[number], 12, year, False)
 
     def _pm_card_details(self, test_card, month, year, fingerprint=None):
         return {
@@ -122,10 +128,30 @@ class Tokens:
         }
 
     def create_token(self, params):
+        """Card tokens as Stripe validates them; the other token types Stripe creates
+        (docs.stripe.com/api/tokens: bank_account, pii, account, person, cvc_update) as
+        tokens of that type, their data echoed in the declared shape."""
+        for kind in TOKEN_TYPES:
+            if kind in params and "card" not in params:
+                return self._other_token(kind, params)
         if "card" not in params:
             raise invalid("Missing required param: card.", "parameter_missing", "card")
         test_card, month, year, cvc_given, print_ = self._validate_card(params["card"])
         return self._store_token(self._new_card(test_card, month, year, cvc_given, print_))
+
+    def _other_token(self, kind, params):
+        token = {"id": self.new_id("btok" if kind == "bank_account" else ("cvctok" if kind == "cvc_update" else "tok")),
+                 "object": "token", "client_ip": None, "created": int(time.time()),
+                 "livemode": False, "type": kind, "used": False}  # fmt: skip
+        if kind == "bank_account":
+            data = params["bank_account"] if isinstance(params["bank_account"], dict) else {}
+            account = shaped(stripe.Token, "bank_account", {"bank_account": data}) or {}
+            number = str(data.get("account_number", ""))
+            account.update(id=self.new_id("ba"), object="bank_account", last4=number[-4:],
+                           status="new", account_holder_name=data.get("account_holder_name"))  # fmt: skip
+            account.pop("account_number", None)  # never kept, as card numbers are not
+            token["bank_account"] = account
+        return self.store(token)
 
     def _store_token(self, card):
         token = {
@@ -145,8 +171,10 @@ class Tokens:
         if source in cards.TOKENS:
             return self._magic_card(cards.TOKENS[source])
         token = self.objects.get(source) if isinstance(source, str) else None
+        if token is None and self.stripe_mock and isinstance(source, str):
+            return self._magic_card("4242424242424242")  # stripe-mock takes any token
         if token is None or token["object"] != "token":
-            raise invalid(f"No such token: '{source}'", "resource_missing", param, status=404)
+            raise invalid(f"No such token: '{source}'", "resource_missing", param)
         if token["used"]:
             raise invalid(
                 f"You cannot use a Stripe token more than once: {source}.",
