@@ -1,5 +1,9 @@
 """pytest wiring: the same network guard, default fakes and per-test reset as
-backend.test_runner, and fixtures named like the accessor (`fakes`, and its parts)."""
+backend.test_runner, and fixtures named like the accessor (`fakes`, and its parts).
+Each pytest-xdist worker is a pytest process of its own: it runs these hooks and fixtures
+itself, on its own test database (pytest-django's test_<name>_gw<N>)."""
+
+import os
 
 import pytest
 
@@ -8,6 +12,15 @@ from backend import netguard, testing
 
 def pytest_configure(config):
     netguard.enable()  # before collection: importing a test module cannot reach out either
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    # `-n auto` (pyproject.toml) counts DJANGO_TEST_PROCESSES as `manage.py test` does, so one
+    # variable sets both runners; 1 (or 0) runs the tests here, with no worker processes.
+    if processes := os.environ.get("DJANGO_TEST_PROCESSES"):
+        return int(processes) if int(processes) > 1 else 0
+    return None  # xdist's own count: one worker per core
 
 
 def pytest_unconfigure(config):

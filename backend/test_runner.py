@@ -1,8 +1,21 @@
 import unittest
 
-from django.test.runner import DiscoverRunner
+from django.test.runner import (
+    DiscoverRunner,
+    ParallelTestSuite,
+    RemoteTestResult,
+    RemoteTestRunner,
+    _init_worker,
+)
 
 from backend import netguard, testing
+
+
+def prepare_test_process():
+    """What every process that runs tests needs: the network guard on and the default fakes
+    installed. Idempotent: a forked worker inherits both from the parent already."""
+    netguard.enable()
+    testing.install_default_fakes()
 
 
 class ResettingTextTestResult(unittest.TextTestResult):
@@ -11,14 +24,51 @@ class ResettingTextTestResult(unittest.TextTestResult):
         super().startTest(test)
 
 
+class ResettingRemoteTestResult(RemoteTestResult):
+    """What a parallel worker records its tests into (Django replays the events in the
+    parent): the same per-test reset as ResettingTextTestResult, in the worker, where the
+    test runs."""
+
+    def startTest(self, test):
+        testing.reset_state()
+        super().startTest(test)
+
+
+class ResettingRemoteTestRunner(RemoteTestRunner):
+    resultclass = ResettingRemoteTestResult
+
+
+def _init_guarded_worker(*args):
+    """Pool initializer of a parallel worker. Django's own switches to this worker's clone of
+    the test database (and, under the spawn start method, sets Django up and calls
+    django.test.utils.setup_test_environment, but not this runner's); then this process gets
+    the guard and the fakes. Module level, so that spawn can pickle it by name."""
+    _init_worker(*args)
+    prepare_test_process()
+
+
+class GuardedParallelTestSuite(ParallelTestSuite):
+    init_worker = _init_guarded_worker
+    runner_class = ResettingRemoteTestRunner
+
+
 class NetworkGuardedRunner(DiscoverRunner):
     """`manage.py test` with the network guard on, the default fakes installed (fresh
-    for every test, see backend.testing) and a clean cache per test."""
+    for every test, see backend.testing) and a clean cache per test, in parallel by
+    default: `--parallel auto`, one worker process per core (DJANGO_TEST_PROCESSES=N
+    picks N, and `--parallel 1` or DJANGO_TEST_PROCESSES=1 runs serially)."""
+
+    parallel_test_suite = GuardedParallelTestSuite
+
+    @classmethod
+    def add_arguments(cls, parser):
+        super().add_arguments(parser)
+        # `manage.py test` turns "auto" into DJANGO_TEST_PROCESSES, else the core count.
+        parser.set_defaults(parallel="auto")
 
     def setup_test_environment(self, **kwargs):
         super().setup_test_environment(**kwargs)
-        netguard.enable()
-        testing.install_default_fakes()
+        prepare_test_process()
 
     def teardown_test_environment(self, **kwargs):
         testing.uninstall_default_fakes()
