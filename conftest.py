@@ -16,11 +16,16 @@ def pytest_configure(config):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
-    # `-n auto` (pyproject.toml) counts DJANGO_TEST_PROCESSES as `manage.py test` does, so one
-    # variable sets both runners; 1 (or 0) runs the tests here, with no worker processes.
+    """How many workers `-n auto` (pyproject.toml) starts. DJANGO_TEST_PROCESSES counts as it
+    does for `manage.py test`, so one variable sets both runners; 1 (or 0) runs the tests here,
+    with no worker processes. Without it: none for a run of one file or test (workers cost
+    more to start than they save, as `manage.py test` runs one test class serially), else
+    xdist's count, one per core."""
     if processes := os.environ.get("DJANGO_TEST_PROCESSES"):
         return int(processes) if int(processes) > 1 else 0
-    return None  # xdist's own count: one worker per core
+    if len(config.args) == 1 and os.path.isfile(config.args[0].split("::")[0]):
+        return 0
+    return None
 
 
 def pytest_unconfigure(config):

@@ -1,5 +1,7 @@
+import contextlib
 import unittest
 
+from django.db import connections
 from django.test.runner import (
     DiscoverRunner,
     ParallelTestSuite,
@@ -52,6 +54,33 @@ class GuardedParallelTestSuite(ParallelTestSuite):
     runner_class = ResettingRemoteTestRunner
 
 
+@contextlib.contextmanager
+def sqlite_clones_include_the_wal(databases=None):
+    """Django clones a file SQLite test database for its parallel workers by copying the file,
+    and a WAL database (settings.SQLITE_SERVER_OPTIONS; the SLOW_TESTS test database is one)
+    still has its latest pages in the -wal file beside it: the clones would lack the last
+    migrations' tables. Fold the log into the file before each clone."""
+    patched = []
+    for connection in connections.all() if databases is None else databases:
+        if connection.vendor != "sqlite":
+            continue
+        clone = connection.creation.clone_test_db
+
+        def checkpoint_then_clone(*args, connection=connection, clone=clone, **kwargs):
+            if not connection.is_in_memory_db():
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return clone(*args, **kwargs)
+
+        connection.creation.clone_test_db = checkpoint_then_clone
+        patched.append(connection.creation)
+    try:
+        yield
+    finally:
+        for creation in patched:
+            del creation.clone_test_db
+
+
 class NetworkGuardedRunner(DiscoverRunner):
     """`manage.py test` with the network guard on, the default fakes installed (fresh
     for every test, see backend.testing) and a clean cache per test, in parallel by
@@ -69,6 +98,10 @@ class NetworkGuardedRunner(DiscoverRunner):
     def setup_test_environment(self, **kwargs):
         super().setup_test_environment(**kwargs)
         prepare_test_process()
+
+    def setup_databases(self, **kwargs):
+        with sqlite_clones_include_the_wal():
+            return super().setup_databases(**kwargs)
 
     def teardown_test_environment(self, **kwargs):
         testing.uninstall_default_fakes()
