@@ -1,4 +1,6 @@
 import contextlib
+import pickle
+import traceback
 import unittest
 
 from django.db import connections
@@ -26,14 +28,67 @@ class ResettingTextTestResult(unittest.TextTestResult):
         super().startTest(test)
 
 
+class FailureSentAsText(Exception):
+    """A parallel worker's error whose exception does not pickle, sent to the parent as the
+    text of its traceback (Django's runner would stop the whole run instead)."""
+
+
+class AssertionSentAsText(FailureSentAsText, AssertionError):
+    """The same for a failed assertion, so that the parent still counts it as a failure."""
+
+
+class SubTestSentAsText:
+    """What the parent needs of a failed subtest: its name, description and failure type.
+    Django sends the subtest itself, which pickles the whole test case with it: once that holds
+    a server, a session or a lock (after the subtest failed, say), the run stops with a
+    MaybeEncodingError in place of the failure."""
+
+    def __init__(self, subtest):
+        self.name, self.test_id = str(subtest), subtest.id()
+        self.description = subtest.shortDescription()
+        self.failureException = subtest.failureException
+
+    def __str__(self):
+        return self.name
+
+    def id(self):
+        return self.test_id
+
+    def shortDescription(self):
+        return self.description
+
+
+def picklable_error(test, err):
+    try:
+        pickle.loads(pickle.dumps(err))  # noqa: S301 (our own bytes, just made)
+        return err
+    except Exception:
+        text = "".join(traceback.format_exception(*err))
+        kind = (
+            AssertionSentAsText if issubclass(err[0], test.failureException) else FailureSentAsText
+        )
+        return kind, kind(f"from a parallel worker (the exception does not pickle):\n{text}"), None
+
+
 class ResettingRemoteTestResult(RemoteTestResult):
     """What a parallel worker records its tests into (Django replays the events in the
     parent): the same per-test reset as ResettingTextTestResult, in the worker, where the
-    test runs."""
+    test runs; and failures that always reach the parent, whatever they hold."""
 
     def startTest(self, test):
         testing.reset_state()
         super().startTest(test)
+
+    def addError(self, test, err):
+        super().addError(test, picklable_error(test, err))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, picklable_error(test, err))
+
+    def addSubTest(self, test, subtest, err):
+        if err is not None:
+            subtest, err = SubTestSentAsText(subtest), picklable_error(test, err)
+        super().addSubTest(test, subtest, err)
 
 
 class ResettingRemoteTestRunner(RemoteTestRunner):

@@ -60,7 +60,7 @@ def pytest_counts(output):
 def main(labels):
     python = sys.executable
     django_code, django_output = run([python, "manage.py", "test", "--noinput", *labels])
-    pytest_code, pytest_output = run([python, "-m", "pytest", "-q", "-rs", *labels])
+    pytest_code, pytest_output = run([python, "-m", "pytest", "-q", "-rfEs", *labels])
     ran = django_count(django_output)
     counts = pytest_counts(pytest_output)
     if django_code or pytest_code:

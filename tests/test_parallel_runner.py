@@ -5,10 +5,13 @@ defaults and the knob, SQLite clones, and how scripts/run_tests.py reads the two
 import argparse
 import importlib.util
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
+import unittest
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -20,6 +23,8 @@ from django.test import SimpleTestCase, TestCase
 
 from backend import netguard
 from backend.test_runner import (
+    AssertionSentAsText,
+    FailureSentAsText,
     NetworkGuardedRunner,
     ResettingRemoteTestResult,
     sqlite_clones_include_the_wal,
@@ -84,6 +89,35 @@ class WorkerResultTests(SimpleTestCase):
         self.assertIsNot(fakes(), before)
         self.assertIsNone(cache.get("left-behind"))
         self.assertEqual(result.events, [("startTest", 0)])
+
+    def test_every_failure_reaches_the_parent_whatever_it_holds(self):
+        class Failing(unittest.TestCase):  # defined here: no runner collects it
+            def test_subtest_then_a_lock(self):
+                with self.subTest(n=2):
+                    self.assertEqual(2, 1)
+                self.lock = threading.Lock()  # after the failure: Django would crash on it
+
+            def test_error_holding_a_lock(self):
+                raise RuntimeError("holds a lock", threading.Lock())
+
+            def test_assertion_holding_a_lock(self):
+                raise AssertionError(threading.Lock())
+
+            def test_plain_failure(self):
+                self.assertEqual(1, 2)
+
+        result = ResettingRemoteTestResult()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Failing).run(result)
+        sent = pickle.loads(pickle.dumps(result.events))  # what the worker sends the parent
+        subtest_event = next(event for event in sent if event[0] == "addSubTest")
+        self.assertEqual(str(subtest_event[2]), str(Failing("test_subtest_then_a_lock")) + " (n=2)")
+        self.assertIs(subtest_event[3][0], AssertionError)
+        errors = [event[2] for event in sent if event[0] in ("addError", "addFailure")]
+        kinds = sorted(error[0].__name__ for error in errors)
+        self.assertEqual(kinds, ["AssertionError", "AssertionSentAsText", "FailureSentAsText"])
+        as_text = next(error for error in errors if error[0] is FailureSentAsText)
+        self.assertIn("RuntimeError: ('holds a lock'", str(as_text[1]))
+        self.assertTrue(issubclass(AssertionSentAsText, AssertionError))  # still a failure
 
 
 class DefaultsTests(SimpleTestCase):
