@@ -31,6 +31,8 @@ from backend.test_runner import (
 )
 from backend.testing import fakes, slow_test
 from notifications.push import PushService
+from notifications.testing import push_provider, seed_todos, todo_api
+from payments.testing import shared_engine
 from tests.test_sqlite_settings import file_database, forget
 
 ROOT = Path(settings.BASE_DIR)
@@ -52,8 +54,14 @@ class WorkerStateTests(SimpleTestCase):
         self.assertTrue(netguard.is_enabled())
         self.assertEqual(fakes().push.outbox, [])
         self.assertIsNone(cache.get("left-behind"))
+        # The module-level fakes (fake_todos(), fakeservices' default mounts) too.
+        self.assertEqual(todo_api.todos, seed_todos())
+        self.assertEqual((push_provider.outbox, shared_engine.charges), ([], []))
         PushService().create_message([{"text": "hi", "conditions": ["UserID", "EQ", 1]}])
         cache.set("left-behind", self.id())
+        todo_api.todos = {"not": "a list"}
+        push_provider.outbox.append({"left": "behind"})
+        shared_engine.charges.append({"left": "behind"})
         self.assertEqual(len(fakes().push.outbox), 1)
 
     def test_one(self):
