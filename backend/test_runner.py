@@ -144,6 +144,10 @@ class NetworkGuardedRunner(DiscoverRunner):
 
     parallel_test_suite = GuardedParallelTestSuite
 
+    def __init__(self, *args, pdb=False, parallel=0, **kwargs):
+        # --pdb debugs in this process: serial, as pytest-xdist makes `-n auto --pdb`.
+        super().__init__(*args, pdb=pdb, parallel=1 if pdb else parallel, **kwargs)
+
     @classmethod
     def add_arguments(cls, parser):
         super().add_arguments(parser)

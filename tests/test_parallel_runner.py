@@ -138,6 +138,7 @@ class DefaultsTests(SimpleTestCase):
         self.assertEqual(self.parse(), "auto")  # manage.py test: DJANGO_TEST_PROCESSES or cores
         self.assertEqual(self.parse("--parallel", "1"), 1)
         self.assertEqual(self.parse("--parallel", "3"), 3)
+        self.assertEqual(NetworkGuardedRunner(parallel=2, pdb=True).parallel, 1)  # debugs here
 
     def test_pytest_counts_workers_by_the_same_variable(self):
         import conftest
