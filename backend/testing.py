@@ -123,6 +123,9 @@ def _default_settings():
         "TODOS_API_URL": DEFAULT_TODOS_URL,
         "SANDBOX_STATE": "memory",
         "SANDBOX_WEBHOOKS": False,  # a test that wants forwarding builds its own forwarder
+        # Django's "Speeding up the tests": PBKDF2 at its production cost takes ~0.25 s a hash,
+        # and the suite's 24 hashes were a quarter of its CPU time.
+        "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],
     }
 
 
@@ -175,13 +178,26 @@ def new_fakes():
 
 
 def reset_state():
-    """Per-test reset the database rollback does not cover: caches (throttle counters) and,
-    when installed, fresh default fakes with the clients pointed at them again."""
+    """Per-test reset the database rollback does not cover: caches (throttle counters), the
+    module-level fakes and, when installed, fresh default fakes with the clients pointed at
+    them again."""
     for cache in caches.all(initialized_only=True):
         cache.clear()
+    _reset_module_level_fakes()
     if _installed is not None:
         new_fakes()
         _point_clients_at_defaults()
+
+
+def _reset_module_level_fakes():
+    # fake_push(), fake_todos(), `fakeservices`' default mounts and the sandbox serve these
+    # module-level fakes, which outlive a test: one left changed would change whichever test
+    # its process runs next, and parallel runs change that order.
+    from notifications.testing import push_provider, todo_api
+    from payments.testing import shared_engine
+
+    for fake in (shared_engine, push_provider, todo_api):
+        fake.reset()
 
 
 @contextlib.contextmanager

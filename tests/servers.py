@@ -17,10 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "sandbox-journey-password-1"
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def reserved_port():
+    """A socket bound to a free loopback port, for the server to inherit (gunicorn's fd://).
+    The port is this server's from now until cleanup(), across restarts: a port probed free and
+    bound later could be taken in between by a parallel worker's server, or be the source port
+    of one of its connections."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 class ScratchPostgres:
@@ -64,7 +68,8 @@ class SandboxServer:
         # Browsers keep idle (pre)connections open, and a sync worker waits on one until it
         # times out: give browser tests threaded workers, as a server behind no proxy needs.
         self.threads = threads
-        self.port = free_port()
+        self.socket = reserved_port()
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             key: value
@@ -105,11 +110,16 @@ class SandboxServer:
 
     def start(self):
         command = [sys.executable, "-m", "gunicorn", "backend.wsgi", "-w", str(self.workers),
-                   "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "5"]  # fmt: skip
+                   "-b", f"fd://{self.socket.fileno()}", "--graceful-timeout", "5"]  # fmt: skip
         if self.threads:
             command += ["--worker-class", "gthread", "--threads", str(self.threads)]
         self.process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(self.socket.fileno(),),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -132,6 +142,7 @@ class SandboxServer:
 
     def cleanup(self):
         self.stop()
+        self.socket.close()
         self.log.close()
         self.directory.cleanup()
         if self.postgres is not None:

@@ -59,7 +59,8 @@ class GunicornSandboxTests(SimpleTestCase):
             json={**CARD, "amount": 1000},
             headers={"Idempotency-Key": "order-0"},
         )
-        self.assertEqual(replay.json()["id"], payments[0])
+        why = (replay.status_code, replay.text[:500], self.server.logs()[-3000:])
+        self.assertEqual(replay.json().get("id"), payments[0], why)
 
         # Every event reached the backend's own webhook endpoint (signed, in process).
         [(events,)] = self.server.query("SELECT count(*) FROM payments_stripeevent")
