@@ -10,6 +10,7 @@ directory, at each number of stored charges, µs per pair. No HTTP; prints one J
 """
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -54,6 +55,8 @@ def service_run(stored, args):
             for n in range(stored):
                 pair(service.stripe, n)  # straight into the engine: stored, never journaled
             service.recorders["stripe"].discard()
+            gc.collect()
+            gc.freeze()  # as the service's server does (fakes.server, freeze_gc)
 
             def through(n, service=service):
                 headers = {**HEADERS, "Idempotency-Key": f"tok-{n}-{time.time_ns()}"}

@@ -19,6 +19,7 @@ from django.test import SimpleTestCase
 
 from fakes.service import SandboxService, start_service
 from fakes.service.journal import StateLocked
+from fakes.service.recorders import Packed
 from fakes.stripe import stripe_server
 from fakes.stripe.wire import FrozenDict
 
@@ -150,7 +151,19 @@ class DurableStateTests(ServiceTestCase):
         self.assertNotIn("journal-0.log", files)
         self.stop()
         self.start()
+        objects = self.service.stripe.objects
+        self.assertIsInstance(dict.__getitem__(objects, ids[0]), Packed)  # not read yet
+        with self.stripe():
+            listed = stripe.Charge.list(limit=3)  # the indexes were rebuilt from the keys
+            self.assertEqual([c.id for c in listed.data], ids[::-1][:3])
+            stripe.Refund.create(charge=ids[0], amount=100)  # an old one, opened and changed
         self.assertEqual(sorted(c["id"] for c in self.service.stripe.charges), sorted(ids))
+        self.service.wait_compaction()
+        self.stop()
+        self.start()
+        with self.stripe():
+            self.assertEqual(stripe.Charge.retrieve(ids[0]).amount_refunded, 100)
+            self.assertEqual(len(stripe.Charge.list(limit=100).data), len(ids))
 
     def test_one_writer_only(self):
         self.start()

@@ -16,17 +16,42 @@ charge costs the journal its own values, never a copy of an index 100,000 ids lo
 """
 
 import copy
+import pickle
 
 from fakes.stripe.events import peek
-from fakes.stripe.store import sequence
+from fakes.stripe.store import index_keys, sequence
 
 SNAPSHOT_CHUNK = 256  # keys per snapshot record (one step between requests)
 
 
+class Packed(bytes):
+    """A stored object kept as its pickle until something reads it (a state loaded from a
+    snapshot: most of yesterday's charges are never read again). Reading it through a
+    TrackedDict, or `peek_value()`, turns it back into the object for good."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (Packed, (bytes(self),))
+
+    def open(self):
+        return pickle.loads(self)  # noqa: S301 (our own snapshot)
+
+
+def peek_value(mapping, key, default=None):
+    """mapping[key] without noting a read (a packed value opened): for reads that change
+    nothing, so a write after them need not journal what they looked at."""
+    value = dict.get(mapping, key, default)
+    if type(value) is Packed:
+        value = value.open()
+        dict.__setitem__(mapping, key, value)
+    return value
+
+
 class TrackedDict(dict):
     """A dict that notes every key read or written through it (`touched`). Membership tests
-    (`in`) are not reads; iterating values or items touches every key. Pickles and
-    deep-copies as a plain dict."""
+    (`in`) are not reads; iterating values or items touches every key. A Packed value is
+    opened when read. Pickles and deep-copies as a plain dict."""
 
     __slots__ = ("touched",)
 
@@ -34,13 +59,26 @@ class TrackedDict(dict):
         super().__init__(*args, **kwargs)
         self.touched = set()
 
+    def _open(self, key, value):
+        if type(value) is Packed:
+            value = value.open()
+            dict.__setitem__(self, key, value)
+        return value
+
+    def _open_all(self):
+        for key, value in dict.items(self):
+            if type(value) is Packed:
+                dict.__setitem__(self, key, value.open())
+
     def __getitem__(self, key):
         self.touched.add(key)
-        return dict.__getitem__(self, key)
+        return self._open(key, dict.__getitem__(self, key))
 
     def get(self, key, default=None):
         self.touched.add(key)
-        return dict.get(self, key, default)
+        if not dict.__contains__(self, key):
+            return default
+        return self._open(key, dict.__getitem__(self, key))
 
     def __setitem__(self, key, value):
         self.touched.add(key)
@@ -52,16 +90,17 @@ class TrackedDict(dict):
 
     def pop(self, key, *default):
         self.touched.add(key)
-        return dict.pop(self, key, *default)
+        value = dict.pop(self, key, *default)
+        return value.open() if type(value) is Packed else value
 
     def setdefault(self, key, default=None):
         self.touched.add(key)
-        return dict.setdefault(self, key, default)
+        return self._open(key, dict.setdefault(self, key, default))
 
     def popitem(self):
         key, value = dict.popitem(self)
         self.touched.add(key)
-        return key, value
+        return key, value.open() if type(value) is Packed else value
 
     def update(self, *args, **kwargs):
         other = dict(*args, **kwargs)
@@ -73,14 +112,17 @@ class TrackedDict(dict):
         dict.clear(self)
 
     def values(self):
+        self._open_all()
         self.touched.update(dict.keys(self))
         return dict.values(self)
 
     def items(self):
+        self._open_all()
         self.touched.update(dict.keys(self))
         return dict.items(self)
 
     def copy(self):
+        self._open_all()
         self.touched.update(dict.keys(self))
         return dict(self)
 
@@ -210,15 +252,75 @@ class Recorder:
 
 class StripeRecorder(Recorder):
     """The fake Stripe: every attribute its STATE names, but the list indexes (rebuilt from
-    the objects at load) and the request log (a debugging aid, kept in memory only)."""
+    the objects at load) and the request log (a debugging aid, kept in memory only).
+
+    In a snapshot each stored object is written as its own pickle with the index keys it
+    belongs under, and loaded as that pickle (Packed): a restart reads the bytes and
+    rebuilds the indexes from the keys, and an object is unpickled when first read (the
+    events at once: the engine reads them without a TrackedDict). Each object's pickle is
+    kept (`cache`) until the object is touched again, so a snapshot pickles only what
+    changed since the last one: compaction costs what was written, not what is stored.
+    """
 
     NOT_KEPT = ("_indexes", "_requests")
 
-    def __init__(self, engine):
+    def __init__(self, engine, dumps):
         names = [name for name in engine.STATE if name not in self.NOT_KEPT]
         dicts = [name for name in names if isinstance(getattr(engine, name), dict)]
         values = [name for name in names if name not in dicts]
+        self.dumps = dumps
+        self.packed_keys = {}  # id -> the index keys of a packed (or cached) object
+        self.cache = {}  # id -> Packed: the object as its last snapshot wrote it
+        self.dirty = set()  # ids touched since their pickle in `cache` was made
         super().__init__("stripe", engine, dicts=dicts, values=values)
+
+    def _note_touched(self):
+        objects = self.fake.objects
+        if type(objects) is TrackedDict:
+            self.dirty |= objects.touched
+        else:
+            self.cache.clear()
+
+    def changes(self):
+        self._note_touched()
+        return super().changes()
+
+    def discard(self):
+        self._note_touched()
+        super().discard()
+
+    def track(self):
+        if type(self.fake.objects) is not TrackedDict:  # loaded, or reset by the engine
+            self.cache.clear()
+            self.dirty.clear()
+        super().track()
+
+    def snapshot_chunk(self, kind, attr, keys):
+        if attr != "objects":
+            return super().snapshot_chunk(kind, attr, keys)
+        objects, cache, dirty = self.fake.objects, self.cache, self.dirty
+        values, index = {}, {}
+        for key in keys:
+            if not dict.__contains__(objects, key):
+                continue  # deleted since the rotation: the journal says so
+            value = dict.__getitem__(objects, key)
+            if type(value) is Packed:
+                values[key] = value
+            elif key in cache and key not in dirty:
+                values[key] = cache[key]
+            else:
+                values[key] = cache[key] = Packed(self.dumps(value))
+                self.packed_keys[key] = tuple(index_keys(value))
+                dirty.discard(key)
+            index[key] = self.packed_keys.get(key)
+        return {"packed": values, "index": index}
+
+    def apply_snapshot(self, kind, attr, value):
+        if attr == "objects" and isinstance(value, dict) and "packed" in value:
+            dict.update(self.fake.objects, value["packed"])
+            self.packed_keys.update((k, v) for k, v in value["index"].items() if v is not None)
+            return
+        super().apply_snapshot(kind, attr, value)
 
     def finish_load(self):
         """Rebuild the list indexes as the engine's own store() builds them, oldest first
@@ -226,16 +328,29 @@ class StripeRecorder(Recorder):
         engine = self.fake
         engine._indexes = {}
         objects = engine.objects
+        shared_keys = {}  # one tuple of keys for the many objects that share it
+        cache = {}
         for object_id in sorted(dict.keys(objects), key=sequence):
-            engine.store(dict.__getitem__(objects, object_id))
+            value = dict.__getitem__(objects, object_id)
+            keys = self.packed_keys.get(object_id) if type(value) is Packed else None
+            if keys is None:
+                keys = index_keys(peek_value(objects, object_id))
+            else:
+                keys = self.packed_keys[object_id] = shared_keys.setdefault(keys, keys)
+                if keys[0][0] == "event":  # read by the engine without a TrackedDict: open now
+                    dict.__setitem__(objects, object_id, value.open())
+                cache[object_id] = value
+            for key in keys:
+                engine._index_add(key, object_id)
         parents = peek(vars(engine), "_parents") or {}
         for child in sorted(dict.keys(parents), key=sequence):
-            found = dict.get(objects, child)
+            found = peek_value(objects, child)
             if found is not None:
                 engine._index_add(
                     (found["object"], "parent", dict.__getitem__(parents, child)), child
                 )
         super().finish_load()
+        self.cache, self.dirty = cache, set()  # what the snapshot holds, until touched
 
 
 def push_recorder(provider):

@@ -11,6 +11,7 @@ HTTP side (app.py) is a thin router over `handle()` and the control methods here
 import collections
 import contextlib
 import copy
+import functools
 import json
 import logging
 import secrets
@@ -22,7 +23,13 @@ from urllib.parse import urlencode
 from fakes.contract import FAULT_KINDS, FakeResponse, FaultPlan, TransportFault
 from fakes.pushwoosh import FakePushProvider
 from fakes.service.journal import Journal, loads, pickler_dumps
-from fakes.service.recorders import SNAPSHOT_CHUNK, StripeRecorder, push_recorder, todos_recorder
+from fakes.service.recorders import (
+    SNAPSHOT_CHUNK,
+    StripeRecorder,
+    peek_value,
+    push_recorder,
+    todos_recorder,
+)
 from fakes.service.triggers import TRIGGERS, fill
 from fakes.service.webhooks import TEST_MODE_RETRIES, Deliveries, Delivery
 from fakes.stripe import FakeStripe, decode_form
@@ -79,6 +86,7 @@ class ControlError(Exception):
 
 
 # ----------------------------------------------------------------- pickling
+@functools.lru_cache(maxsize=4096)
 def intern_frozen(key):
     """A shared sub-object of the fake Stripe, back from the journal as one shared copy."""
     return shared(json.loads(key))
@@ -123,7 +131,7 @@ class SandboxService:
         self.push.clock = self.clock.now
         self.fakes = {"stripe": self.stripe, "push": self.push, "todos": self.todos}
         self.recorders = {
-            "stripe": StripeRecorder(self.stripe),
+            "stripe": StripeRecorder(self.stripe, DUMPS),
             "push": push_recorder(self.push),
             "todos": todos_recorder(self.todos),
         }
@@ -369,7 +377,7 @@ class SandboxService:
         """The event's JSON as Stripe sends it, without turning its stored snapshot into
         objects for good (a forwarded event would otherwise cost its full size in memory)."""
         objects = self.stripe.objects
-        event = dict.get(objects, event_id)
+        event = peek_value(objects, event_id)
         if event is None or event.get("object") != "event":
             return None
         if event["data"] is not None:
@@ -408,7 +416,7 @@ class SandboxService:
 
     def redeliver(self, event_id):
         with self.lock:
-            event = dict.get(self.stripe.objects, event_id)
+            event = peek_value(self.stripe.objects, event_id)
             if event is None or event.get("object") != "event":
                 raise ControlError(404, "resource_missing", f"No such event: {event_id!r}", "event")
             if not self.endpoint.get("url"):
@@ -539,11 +547,7 @@ class SandboxService:
         ids = peek(self.stripe._indexes, EVENT_INDEX, ())[before:]
         objects = self.stripe.objects
         added = self.deliveries.add(
-            [
-                (i, dict.__getitem__(objects, i)["type"])
-                for i in ids
-                if dict.__contains__(objects, i)
-            ]
+            [(i, peek_value(objects, i)["type"]) for i in ids if dict.__contains__(objects, i)]
         )
         service = dict(service or {})
         if added:
@@ -560,7 +564,9 @@ class SandboxService:
     def authenticate(self, intent_id, succeed):
         """The customer answers the 3-D Secure challenge of a PaymentIntent or SetupIntent."""
         with self.lock:
-            found = dict.get(self.stripe.objects, intent_id) if isinstance(intent_id, str) else None
+            found = (
+                peek_value(self.stripe.objects, intent_id) if isinstance(intent_id, str) else None
+            )
             kind = found.get("object") if found else None
             if kind not in ("payment_intent", "setup_intent"):
                 raise ControlError(
@@ -583,7 +589,9 @@ class SandboxService:
     def intent(self, intent_id):
         """A copy of a PaymentIntent or SetupIntent as stored now, or None."""
         with self.lock:
-            found = dict.get(self.stripe.objects, intent_id) if isinstance(intent_id, str) else None
+            found = (
+                peek_value(self.stripe.objects, intent_id) if isinstance(intent_id, str) else None
+            )
             if not found or found.get("object") not in ("payment_intent", "setup_intent"):
                 return None
             return json.loads(encode_json(found))
@@ -625,7 +633,7 @@ class SandboxService:
             events = [
                 {"id": e["id"], "type": e["type"]}
                 for e in (
-                    dict.__getitem__(self.stripe.objects, i)
+                    peek_value(self.stripe.objects, i)
                     for i in peek(self.stripe._indexes, EVENT_INDEX, ())[before:]
                 )
             ]
@@ -660,7 +668,7 @@ class SandboxService:
         with self.lock:
             engine, objects = self.stripe, self.stripe.objects
             if query and dict.__contains__(objects, query):
-                found = [dict.__getitem__(objects, query)]
+                found = [peek_value(objects, query)]
             else:
                 types = (
                     [object_type]
@@ -671,7 +679,7 @@ class SandboxService:
                 lowered = query.lower()
                 for name in types:
                     for object_id in reversed(peek(engine._indexes, (name, None, None), ())):
-                        obj = dict.get(objects, object_id)
+                        obj = peek_value(objects, object_id)
                         if obj is None:
                             continue
                         if lowered and not _matches(obj, lowered):
@@ -690,7 +698,7 @@ class SandboxService:
             index = peek(self.stripe._indexes, EVENT_INDEX, ())
             found = []
             for object_id in reversed(index[since:]):
-                event = dict.get(objects, object_id)
+                event = peek_value(objects, object_id)
                 if event is None or (event_type and event["type"] != event_type):
                     continue
                 found.append(self.event_json(object_id, full=full))
@@ -700,7 +708,7 @@ class SandboxService:
 
     def event_json(self, event_id, full=True):
         with self.lock:
-            event = dict.get(self.stripe.objects, event_id)
+            event = peek_value(self.stripe.objects, event_id)
             if event is None or event.get("object") != "event":
                 return None
             record = self.deliveries.records.get(event_id)
@@ -744,7 +752,7 @@ def _readable(engine, obj):
         return obj
     cards = []
     for object_id in peek(engine._indexes, ("payment_method", "customer", obj["id"]), ()):
-        method = dict.get(engine.objects, object_id)
+        method = peek_value(engine.objects, object_id)
         if method is not None and method.get("customer") == obj["id"]:
             card = method.get("card") or {}
             cards.append(
