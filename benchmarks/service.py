@@ -7,8 +7,8 @@ serve` runs it) and drives them with benchmarks/loadgen.py (8 keep-alive clients
 own process), all on loopback:
 
 1. fills one service with `--stored` charges (POST /v1/charges, as the load does);
-2. throughput of POST /v1/charges, interleaved rounds: a fresh empty service against
-   the filled one (each round's own charges come on top);
+2. throughput of POST /v1/charges, interleaved rounds: a fresh empty service (warmed with
+   half a second of load) against the filled one (each round's own charges come on top);
 3. memory: the filled service's resident set (VmRSS) above an empty one's, per charge;
 4. restart: SIGTERM then start again on the same state, and kill -9 then start again
    (the journal since the last snapshot replayed), seconds until /control/status answers.
@@ -41,8 +41,8 @@ def free_port():
 
 
 class Service:
-    def __init__(self, state, fsync=False):
-        self.state, self.fsync = state, fsync
+    def __init__(self, state, fsync=False, compact_after=None):
+        self.state, self.fsync, self.compact_after = state, fsync, compact_after
         self.process = None
 
     def start(self, timeout=120):
@@ -52,6 +52,8 @@ class Service:
         command += ["--state", self.state]
         if self.fsync:
             command.append("--fsync")
+        if self.compact_after:
+            command += ["--compact-after", str(self.compact_after)]
         started = time.perf_counter()
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -105,10 +107,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--fsync", action="store_true", help="the service fsyncs every record")
+    parser.add_argument("--compact-after", type=float, help="MiB of journal between snapshots")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="pb-service-bench-"))
     figures = {}
-    full = Service(str(folder / "full"), args.fsync)
+    full = Service(str(folder / "full"), args.fsync, args.compact_after)
     empty_rss = None
     try:
         full.start()
@@ -125,9 +128,10 @@ def main():
         figures["kib_per_charge"] = round((figures["rss_kib_full"] - empty_rss) / stored, 2)
         rates = {"empty": [], "full": []}
         for number in range(args.rounds):
-            fresh = Service(str(folder / f"empty-{number}"), args.fsync)
+            fresh = Service(str(folder / f"empty-{number}"), args.fsync, args.compact_after)
             fresh.start()
             try:
+                load(fresh.url, 0.5)  # warm, as the full one is (a few hundred charges)
                 rates["empty"].append(load(fresh.url, args.seconds)["rps"])
             finally:
                 fresh.stop()

@@ -147,6 +147,7 @@ class BrowserThreeDSecureTests(SimpleTestCase):
             lambda driver: second in driver.find_element(By.TAG_NAME, "main").text
         )
         if os.environ.get("SANDBOX_CONSOLE_SCREENSHOT"):
-            self.driver.set_window_size(1280, 900)
-            self.driver.get(f"{self.server.service_url}/console/")
+            self.driver.set_window_size(1280, 760)
+            self.driver.get(f"{self.server.service_url}/console/events")
+            time.sleep(1.5)  # the live indicator's first poll
             self.driver.save_screenshot(os.environ["SANDBOX_CONSOLE_SCREENSHOT"])

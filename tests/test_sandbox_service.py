@@ -19,7 +19,7 @@ from django.test import SimpleTestCase
 
 from fakes.service import SandboxService, start_service
 from fakes.service.journal import StateLocked
-from fakes.service.recorders import Packed
+from fakes.service.recorders import Packed, peek_value
 from fakes.stripe import stripe_server
 from fakes.stripe.wire import FrozenDict
 
@@ -114,7 +114,7 @@ class DurableStateTests(ServiceTestCase):
         self.stop()
         self.start()
         objects = self.service.stripe.objects
-        a, b = dict.__getitem__(objects, first.id), dict.__getitem__(objects, second.id)
+        a, b = peek_value(objects, first.id), peek_value(objects, second.id)
         self.assertIsInstance(a["outcome"], FrozenDict)
         self.assertIs(a["outcome"], b["outcome"])  # one copy, as before the restart
 

@@ -199,6 +199,13 @@ def parser():
     found.add_argument(
         "--fsync", action="store_true", help="fsync every journal write (power cuts)"
     )
+    found.add_argument(
+        "--compact-after",
+        type=float,
+        default=32,
+        metavar="MIB",
+        help="write a snapshot after this many MiB of journal (default 32)",
+    )
     found.add_argument("--parent-pid", type=int, help="stop when this process is gone")
     return found
 
@@ -249,6 +256,7 @@ def run(args, out):
             public_url=args.public_url,
             fsync=args.fsync,
             console_password=args.console_password,
+            compact_after=int(args.compact_after * 2**20),
         )
     except StateLocked as error:
         server.server_close()

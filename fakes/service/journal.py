@@ -18,7 +18,8 @@ A record is `length (u32) | crc32 (u32) | flags (u8) | payload`, the payload a p
 snapshot, then every journal from its generation on; a torn record at the end of the
 last journal (killed mid-write: never acknowledged) is cut off.
 
-Compaction keeps the journal short without stopping the service: `rotate()` starts
+Compaction keeps the journal short (so a start after `kill -9` replays little) without
+stopping the service: `rotate()` starts
 journal <g+1>, and the snapshot of generation <g+1> is written in small chunks between
 requests, each value as it is when its chunk is written. Such a snapshot is "fuzzy" (not
 of one instant), which is safe because every journal record carries whole values (redo
@@ -176,8 +177,8 @@ class Journal:
         temporary = final.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
             handle.write(encode(("snapshot", generation), self.dumps))
-            for chunk in chunks:
-                handle.write(encode(chunk, self.dumps))
+            for chunk in chunks:  # a record, or one already encoded (bytes)
+                handle.write(chunk if isinstance(chunk, bytes) else encode(chunk, self.dumps))
             handle.write(encode(SNAPSHOT_END, self.dumps))
             handle.flush()
             os.fsync(handle.fileno())

@@ -137,6 +137,10 @@ class Recorder:
         self.name, self.fake = name, fake
         self.dicts, self.appends, self.values = tuple(dicts), tuple(appends), tuple(values)
         self._lengths, self._lists, self._saved = {}, {}, {}
+        # Snapshots: each dict chunk's record as last written, kept until one of its keys
+        # is touched (`_dirty`), so a snapshot encodes only what changed since the last.
+        self._chunks = {attr: {} for attr in self.dicts}  # attr -> {first key: (keys, bytes)}
+        self._dirty = {attr: set() for attr in self.dicts}
         self.track()
 
     # ------------------------------------------------------------ watching
@@ -146,14 +150,17 @@ class Recorder:
             value = getattr(self.fake, attr)
             if type(value) is not TrackedDict:
                 setattr(self.fake, attr, TrackedDict(value))
+                self._chunks[attr] = {}
         self._lists = {attr: getattr(self.fake, attr) for attr in self.appends}
         self._lengths = {attr: len(items) for attr, items in self._lists.items()}
         self._saved = {attr: copy.deepcopy(getattr(self.fake, attr)) for attr in self.values}
 
     def discard(self):
+        """After a read: forget what it touched (still dirty for the next snapshot)."""
         for attr in self.dicts:
             value = getattr(self.fake, attr)
             if type(value) is TrackedDict:
+                self._dirty[attr] |= value.touched
                 value.touched.clear()
 
     def changes(self):
@@ -165,9 +172,11 @@ class Recorder:
             if type(value) is not TrackedDict:  # the fake replaced it (reset): all of it
                 dicts[attr] = (dict(value), None)
                 setattr(self.fake, attr, TrackedDict(value))
+                self._chunks[attr] = {}
                 continue
             if not value.touched:
                 continue
+            self._dirty[attr] |= value.touched
             present, deleted = {}, []
             for key in value.touched:
                 if dict.__contains__(value, key):
@@ -249,6 +258,21 @@ class Recorder:
             key: dict.__getitem__(target, key) for key in keys if dict.__contains__(target, key)
         }
 
+    def snapshot_record(self, attr, keys, encode):
+        """The encoded snapshot record of `keys` of a dict (under the service lock): the one
+        last written when none of them was touched since and the chunk holds the same
+        keys, else made anew from the values as they are now."""
+        keys = tuple(keys)
+        dirty = self._dirty[attr]
+        cached = self._chunks[attr].get(keys[0])
+        if cached is not None and cached[0] == keys and dirty.isdisjoint(keys):
+            return cached[1]
+        value = self.snapshot_chunk("dict", attr, keys)
+        record = encode(("fake", self.name, "dict", attr, value))
+        self._chunks[attr][keys[0]] = (keys, record)
+        dirty.difference_update(keys)
+        return record
+
 
 class StripeRecorder(Recorder):
     """The fake Stripe: every attribute its STATE names, but the list indexes (rebuilt from
@@ -256,10 +280,11 @@ class StripeRecorder(Recorder):
 
     In a snapshot each stored object is written as its own pickle with the index keys it
     belongs under, and loaded as that pickle (Packed): a restart reads the bytes and
-    rebuilds the indexes from the keys, and an object is unpickled when first read (the
-    events at once: the engine reads them without a TrackedDict). Each object's pickle is
-    kept (`cache`) until the object is touched again, so a snapshot pickles only what
-    changed since the last one: compaction costs what was written, not what is stored.
+    rebuilds the indexes from the keys, and an object is unpickled when first read (but
+    the events, small and read by the engine without a TrackedDict: they are written
+    inline, and loaded as objects). Chunks nobody touched since the last snapshot are
+    written again as they were (Recorder.snapshot_record): compaction costs what changed,
+    not what is stored.
     """
 
     NOT_KEPT = ("_indexes", "_requests")
@@ -269,50 +294,24 @@ class StripeRecorder(Recorder):
         dicts = [name for name in names if isinstance(getattr(engine, name), dict)]
         values = [name for name in names if name not in dicts]
         self.dumps = dumps
-        self.packed_keys = {}  # id -> the index keys of a packed (or cached) object
-        self.cache = {}  # id -> Packed: the object as its last snapshot wrote it
-        self.dirty = set()  # ids touched since their pickle in `cache` was made
+        self.packed_keys = {}  # id -> the index keys of an object loaded packed
         super().__init__("stripe", engine, dicts=dicts, values=values)
-
-    def _note_touched(self):
-        objects = self.fake.objects
-        if type(objects) is TrackedDict:
-            self.dirty |= objects.touched
-        else:
-            self.cache.clear()
-
-    def changes(self):
-        self._note_touched()
-        return super().changes()
-
-    def discard(self):
-        self._note_touched()
-        super().discard()
-
-    def track(self):
-        if type(self.fake.objects) is not TrackedDict:  # loaded, or reset by the engine
-            self.cache.clear()
-            self.dirty.clear()
-        super().track()
 
     def snapshot_chunk(self, kind, attr, keys):
         if attr != "objects":
             return super().snapshot_chunk(kind, attr, keys)
-        objects, cache, dirty = self.fake.objects, self.cache, self.dirty
+        objects = self.fake.objects
         values, index = {}, {}
         for key in keys:
             if not dict.__contains__(objects, key):
                 continue  # deleted since the rotation: the journal says so
             value = dict.__getitem__(objects, key)
             if type(value) is Packed:
-                values[key] = value
-            elif key in cache and key not in dirty:
-                values[key] = cache[key]
+                values[key], index[key] = value, self.packed_keys.get(key)
+            elif value.get("object") == "event":
+                values[key] = value  # small, read without a TrackedDict: inline, loaded as is
             else:
-                values[key] = cache[key] = Packed(self.dumps(value))
-                self.packed_keys[key] = tuple(index_keys(value))
-                dirty.discard(key)
-            index[key] = self.packed_keys.get(key)
+                values[key], index[key] = Packed(self.dumps(value)), tuple(index_keys(value))
         return {"packed": values, "index": index}
 
     def apply_snapshot(self, kind, attr, value):
@@ -329,7 +328,6 @@ class StripeRecorder(Recorder):
         engine._indexes = {}
         objects = engine.objects
         shared_keys = {}  # one tuple of keys for the many objects that share it
-        cache = {}
         for object_id in sorted(dict.keys(objects), key=sequence):
             value = dict.__getitem__(objects, object_id)
             keys = self.packed_keys.get(object_id) if type(value) is Packed else None
@@ -337,9 +335,6 @@ class StripeRecorder(Recorder):
                 keys = index_keys(peek_value(objects, object_id))
             else:
                 keys = self.packed_keys[object_id] = shared_keys.setdefault(keys, keys)
-                if keys[0][0] == "event":  # read by the engine without a TrackedDict: open now
-                    dict.__setitem__(objects, object_id, value.open())
-                cache[object_id] = value
             for key in keys:
                 engine._index_add(key, object_id)
         parents = peek(vars(engine), "_parents") or {}
@@ -350,7 +345,6 @@ class StripeRecorder(Recorder):
                     (found["object"], "parent", dict.__getitem__(parents, child)), child
                 )
         super().finish_load()
-        self.cache, self.dirty = cache, set()  # what the snapshot holds, until touched
 
 
 def push_recorder(provider):

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from fakes.contract import FAULT_KINDS, FakeResponse, FaultPlan, TransportFault
 from fakes.pushwoosh import FakePushProvider
-from fakes.service.journal import Journal, loads, pickler_dumps
+from fakes.service.journal import Journal, encode, loads, pickler_dumps
 from fakes.service.recorders import (
     SNAPSHOT_CHUNK,
     StripeRecorder,
@@ -59,7 +59,7 @@ FAULT_NAMES = {
 assert set(FAULT_NAMES.values()) == FAULT_KINDS
 SLOW_DELAY = 5.0  # seconds a slow answer comes late, unless the fault says
 KEEP_REQUESTS = 200  # request-log lines kept per fake (a debugging aid, never journaled)
-COMPACT_AFTER = 64 * 2**20  # journal bytes before a snapshot is written
+COMPACT_AFTER = 32 * 2**20  # journal bytes before a snapshot is written (replay time at a start)
 SANDBOX_KEY = "sk_test_sandbox"  # the key the service's own calls (triggers) use
 
 
@@ -245,6 +245,9 @@ class SandboxService:
         thread.start()
 
     def _write_snapshot(self, generation, plans, events, service):
+        def encode_record(record):
+            return encode(record, self.journal.dumps)
+
         def chunks():
             for key, value in service.items():
                 yield ("svc", key, value)
@@ -256,14 +259,8 @@ class SandboxService:
                         continue
                     for start in range(0, len(content), SNAPSHOT_CHUNK):
                         keys = content[start : start + SNAPSHOT_CHUNK]
-                        with self.lock:  # values as they are now, pickled before it is let go
-                            yield (
-                                "fake",
-                                name,
-                                "dict",
-                                attr,
-                                recorder.snapshot_chunk(kind, attr, keys),
-                            )
+                        with self.lock:  # values as they are now, encoded before it is let go
+                            yield recorder.snapshot_record(attr, keys, encode_record)
             for start in range(0, len(events), SNAPSHOT_CHUNK):
                 with self.lock:
                     found = (
@@ -286,10 +283,16 @@ class SandboxService:
         if thread is not None:
             thread.join(timeout)
 
-    def close(self):
+    def close(self, snapshot=True):
+        """Stop the deliveries and close the journal; with `snapshot`, first write a snapshot
+        of what the journal holds since the last one (cheap: only changed objects are
+        pickled again), so the next start reads a snapshot and an empty journal."""
         self.deliveries.stop()
         self.wait_compaction()
         if self.journal is not None:
+            if snapshot and self.journal.bytes_written > 0:
+                self._start_compaction()
+                self.wait_compaction(timeout=120)
             with self.lock:
                 self.journal.close()
 
