@@ -46,6 +46,18 @@ class SandboxServeJourneys(SimpleTestCase):
             found.setdefault(status, set()).add(pid)
         return found
 
+    def pay_fresh(self, amount):
+        return self.api(
+            "POST", "/api/payments/", fresh=True, json={**CARD, "amount": amount}
+        ).status_code
+
+    @staticmethod
+    def concurrently(count, call):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(lambda _: call(), range(count)))
+
     def assert_no_process_left(self, pids):
         deadline = time.monotonic() + 10
         while (
@@ -119,14 +131,17 @@ class SandboxServeJourneys(SimpleTestCase):
             "sandbox", "fault", "stripe", "POST", "/v1/charges", "5xx", "--times", "1000"
         )
         self.assertEqual(switched.returncode, 0, switched.stderr)
-        mark = len(self.server.logs())
-        struck = [
-            self.api("POST", "/api/payments/", fresh=True, json={**CARD, "amount": 700}).status_code
-            for _ in range(12)
-        ]
-        self.assertEqual(struck, [503] * 12)
-        time.sleep(0.5)  # (the access log is written after the answer)
-        self.assertGreaterEqual(len(self.workers_of("POST /api/payments/", mark).get("503", ())), 2)
+        workers = set(re.findall(r"Booting worker with pid: (\d+)", self.server.logs()))
+        self.assertEqual(len(workers), 3)
+        mark, struck, seen = len(self.server.logs()), [], set()
+        for _ in range(8):  # concurrent fresh connections, until every worker has answered
+            struck += self.concurrently(12, lambda: self.pay_fresh(700))
+            time.sleep(0.3)  # (the access log is written after the answer)
+            seen = self.workers_of("POST /api/payments/", mark).get("503", set())
+            if seen == workers:
+                break
+        self.assertEqual(set(struck), {503})
+        self.assertEqual(seen, workers)  # every worker met the fault
         cleared = self.server.manage("sandbox", "fault", "clear")
         self.assertIn("none", cleared.stdout)
         healed = [

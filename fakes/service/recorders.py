@@ -297,6 +297,11 @@ class StripeRecorder(Recorder):
         self.packed_keys = {}  # id -> the index keys of an object loaded packed
         super().__init__("stripe", engine, dicts=dicts, values=values)
 
+    def track(self):
+        if type(self.fake.objects) is not TrackedDict:  # new, or reset by the engine
+            self.packed_keys.clear()
+        super().track()
+
     def snapshot_chunk(self, kind, attr, keys):
         if attr != "objects":
             return super().snapshot_chunk(kind, attr, keys)
