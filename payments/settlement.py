@@ -116,7 +116,7 @@ def failed_status(payment, intent_status="requires_payment_method"):
 
 
 # ------------------------------------------------------------------ the one write
-def settle(payment, apply, *, token_id="", claim=None, answer=None, fresh=False):
+def settle(payment, apply, *, token_id="", claim=None, answer=None, pure=False, fresh=False):
     """Apply `apply(row)` to the locked row and write what changed; returns (row, answer).
 
     `claim` is the `locked_until` the calling request wrote when it took the row: if the
@@ -126,13 +126,15 @@ def settle(payment, apply, *, token_id="", claim=None, answer=None, fresh=False)
     is now, never an older object's figures.
 
     A source with nothing of its own to store (a webhook, reconciliation: no claim, no
-    answer, no token) first applies the object to the row as it is, unlocked: when that
-    changes nothing, nothing is written and no lock is taken (the same as if the object had
-    been applied, under the lock, at that moment). A webhook repeating what the paying
-    request already settled, the common case, then costs no query at all: `fresh=True`
-    says `payment` was just read (events.apply_event), so it is that moment's row.
+    answer, no token) whose `apply` only sets the row's fields (`pure`: it writes no other
+    row, such as a Refund) first applies the object to the row as it is, unlocked: when
+    that changes nothing, nothing is written and no lock is taken (the same as if the
+    object had been applied, under the lock, at that moment). A webhook repeating what the
+    paying request already settled, the common case, then costs no query at all:
+    `fresh=True` says `payment` was just read (events.apply_event), so it is that moment's
+    row.
     """
-    if claim is None and answer is None and not token_id:
+    if pure and claim is None and answer is None and not token_id:
         row = payment if fresh else Payment.objects.get(pk=payment.pk)
         if not _apply_changes(row, apply, token_id):
             return row, None
@@ -270,7 +272,8 @@ def apply_refund_list(row, amount_refunded, listed):
 # ------------------------------------------------------------------ the entry points
 def settle_charge(payment, charge, **context):
     """A Charge (the answer to Charge.create, charge.* webhooks, reconciliation)."""
-    return settle(payment, lambda row: apply_charge(row, charge), **context)
+    pure = not charge_refunds(charge)  # each refund listed is upserted as a Refund row
+    return settle(payment, lambda row: apply_charge(row, charge), pure=pure, **context)
 
 
 def settle_intent(payment, intent, **context):
@@ -278,7 +281,7 @@ def settle_intent(payment, intent, **context):
     card = None
     if not payment.card_last4 and field(intent, "status") in ("succeeded", "requires_capture"):
         card = intent_card(payment, intent)  # before the lock: it may ask Stripe
-    return settle(payment, lambda row: apply_intent(row, intent, card), **context)
+    return settle(payment, lambda row: apply_intent(row, intent, card), pure=True, **context)
 
 
 def settle_failure(payment, code, decline_code, message, **context):

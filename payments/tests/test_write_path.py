@@ -163,3 +163,28 @@ class WebhookWritePathTests(FakeStripeMixin, APITestCase):
         self.assertEqual(len(reads), 2)  # the unlocked look, then the locked read
         payment.refresh_from_db()
         self.assertEqual((payment.status, payment.stripe_charge_id), ("succeeded", charge.id))
+
+    def test_an_apply_that_writes_other_rows_is_never_tried_unlocked(self):
+        # A charge carrying its refund list upserts Refund rows: that may only happen under
+        # the payment's lock (two webhooks racing once made duplicate Refund rows).
+        from payments import settlement
+
+        self.client.force_authenticate(User.objects.create_user("payer"))
+        paid = self.client.post(
+            reverse("payments"), {"number": "4242424242424242", **CARD}, format="json"
+        )
+        payment = Payment.objects.get(pk=paid.json()["id"])
+        charge = stripe.Charge.retrieve(payment.stripe_charge_id, expand=["refunds"])
+        depths, baseline = [], len(connection.atomic_blocks)
+        real_upsert = settlement.upsert_refund
+
+        def watched(row, obj):
+            depths.append(len(connection.atomic_blocks) - baseline)
+            return real_upsert(row, obj)
+
+        stripe.Refund.create(charge=charge.id, amount=100)
+        charge = stripe.Charge.retrieve(charge.id, expand=["refunds"])
+        with mock.patch.object(settlement, "upsert_refund", watched):
+            settlement.settle_charge(payment, charge.to_dict(), fresh=True)
+        self.assertTrue(depths)
+        self.assertNotIn(0, depths)  # every upsert inside settle's transaction
