@@ -2,8 +2,6 @@
 PYTHON ?= python3.11
 VENV := .venv
 PORT ?= 8000
-# What browsers reach the sandbox at (the 3-D Secure page's links).
-SANDBOX_PUBLIC_URL ?= http://localhost:$(PORT)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -15,11 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Set up, migrate and start the backend in sandbox mode (SQLite, fakes, no credentials).
-## `make run PORT=8001` picks another port.
+## Set up, migrate and start the sandbox: the sandbox service (fake Stripe, push and todo
+## API, console on :8765) and the backend (runserver on :8000) in sandbox mode, SQLite, no
+## credentials. Ctrl-C stops both. `make run PORT=8001` picks another port.
 run: $(STAMP)
-	$(BIN)/python manage.py migrate --noinput
-	SANDBOX_PUBLIC_URL=$(SANDBOX_PUBLIC_URL) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py sandbox serve --runserver --port $(PORT)
 
 ## Set up and run the whole suite under both runners; they must agree on the count.
 test: $(STAMP)
@@ -40,4 +38,4 @@ schema: $(STAMP)
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 clean:
-	rm -rf $(VENV) db.sqlite3 sandbox-state.sqlite3*
+	rm -rf $(VENV) db.sqlite3 sandbox-state

@@ -4,8 +4,6 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
-from backend import sandbox
-
 
 # A deployment check: `manage.py check --deploy` runs it, and so does every
 # WSGI/ASGI start (see refuse_unsafe_start). It is not an ordinary check because
@@ -47,16 +45,17 @@ def production_configuration(app_configs=None, **kwargs):
         errors.append(
             Error(
                 "STRIPE_API_BASE redirects the stripe library away from Stripe, with DEBUG off.",
-                hint="Unset STRIPE_API_BASE in production; it is for pointing at fakeservices.",
+                hint="Unset STRIPE_API_BASE in production; it is for pointing at the sandbox service.",
                 id="backend.E003",
             )
         )
-    active = sandbox.active_fakes()
-    if active:
+    sandboxed = getattr(settings, "SANDBOX_SERVICES", [])
+    if sandboxed:
         errors.append(
             Error(
-                f"Fake third-party services are active with DEBUG off: {', '.join(active)}.",
-                hint="Production must talk to the real providers; remove the fakes.",
+                f"These providers point at the sandbox service with DEBUG off: "
+                f"{', '.join(sandboxed)}.",
+                hint="Production must talk to the real providers: configure their credentials.",
                 id="backend.E004",
             )
         )

@@ -1,44 +1,28 @@
-"""What `manage.py fakeservices` serves, and a helper for tests to serve it in a thread."""
+"""Helpers for tests to serve the fakes over HTTP in a thread.
+
+- `start_fake_services()`: the plain fakes (this process's engine and providers) under
+  /stripe, /push and /todos-api, nothing else (FakeServer);
+- `start_sandbox_service()`: the whole sandbox service (fakes.service: its own fakes,
+  state, control API, console, 3-D Secure page, webhook forwarding), as `manage.py
+  fakeservices` runs it, in a thread.
+"""
 
 from fakes.server import FakeServer
+from fakes.service import start_service as start_sandbox_service
+
+__all__ = ["default_mounts", "start_fake_services", "start_sandbox_service"]
 
 
 def default_mounts(stripe_fake=None):
-    """Stripe under /stripe (and its 3-D Secure page under /sandbox when `stripe_fake` is a
-    SandboxStripe), push under /push, todos under /todos-api."""
+    """Stripe under /stripe, push under /push, todos under /todos-api."""
     from notifications import testing as notification_fakes
     from payments import testing as stripe_fakes
-    from payments.sandbox_views import ThreeDSecurePages
-    from payments.testing.sandbox import SandboxStripe
 
-    mounts = {
+    return {
         "/stripe": stripe_fake or stripe_fakes.shared_engine,
         "/push": notification_fakes.push_provider,
         "/todos-api": notification_fakes.todo_api,
     }
-    if isinstance(stripe_fake, SandboxStripe):
-        mounts["/sandbox"] = ThreeDSecurePages(stripe_fake)
-    return mounts
-
-
-def forwarding_stripe(forward_to=None, secret=None, engine=None, retry_delays=None):
-    """The shared engine as a SandboxStripe (3-D Secure page links); with `forward_to`, every
-    event it emits is POSTed there, signed with `secret` (like `stripe listen
-    --forward-to`). Returns (the wrapper to mount, its forwarder or None)."""
-    from backend.sandbox_store import MemoryStore
-    from fakes.stripe.forwarding import RETRY_DELAYS, WebhookForwarder, http_target
-    from payments import testing as stripe_fakes
-    from payments.testing.sandbox import SandboxStripe
-
-    forwarder = None
-    if forward_to:
-        forwarder = WebhookForwarder(
-            http_target(forward_to), secret, retry_delays=retry_delays or RETRY_DELAYS
-        )
-    wrapper = SandboxStripe(engine or stripe_fakes.shared_engine, MemoryStore(), forwarder)
-    if forwarder is not None:
-        forwarder.on_delivered = wrapper.mark_delivered
-    return wrapper, forwarder
 
 
 def start_fake_services(mounts=None, port=0):

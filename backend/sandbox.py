@@ -1,103 +1,103 @@
-"""Sandbox mode: run the backend offline on the fakes, like Stripe's test mode.
+"""Sandbox mode, the Django side: the backend on the sandbox service, as production on Stripe.
 
-With DEBUG on and a service's credentials missing, `activate()` (called by the
-WSGI/ASGI entry points and by the commands that talk to providers) installs
-that service's fake beneath the real client code. The fakes' state lives in
-settings.SANDBOX_STATE (a SQLite file shared by every worker and kept across
-restarts, or "memory"); the fake Stripe's events are delivered, signed, to this
-backend's own webhook endpoint (a sandbox webhook secret is generated when
-STRIPE_WEBHOOK_SECRET is empty); 3-D Secure is completed on /sandbox/3ds/<pi>/.
-Production never gets here: backend.checks refuses to start with DEBUG off while
-a fake is active or a credential is missing.
+The service (fakes.service: the fake Stripe, push provider and todo API in one process,
+with their durable state, webhooks, control API and console) is provider-side and knows
+nothing of Django. This backend reaches it as it reaches the real providers: settings.py
+points each provider left without credentials (DEBUG on) at SANDBOX_URL with test keys,
+and the ordinary client code runs. What lives here is the little the commands need:
+
+- `client()`: the service's control API (`manage.py sandbox status|reset|fault|clock|...`);
+- `backend_environment()`: what a backend process started by `sandbox serve` is given.
+
+docs/sandbox.md is the guide.
 """
 
-import logging
+import json
 
+import requests
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
-
-_active = {}  # "store", "forwarder", "stripe" once activated
-
-
-def wanted():
-    """The services that would run on fakes in this configuration."""
-    if not settings.DEBUG:
-        return []
-    services = []
-    if not settings.STRIPE_SECRET_KEY and not settings.STRIPE_API_BASE:
-        services.append("stripe")
-    if not settings.PUSH_AUTH_KEY:
-        services.append("push")
-    if settings.TODOS_SANDBOX:
-        services.append("todos")
-    return services
+# settings.py wires these when DEBUG is on and a provider has no credentials.
+SANDBOX_STRIPE_KEY = "sk_test_sandbox"
 
 
-def webhook_forwarder(secret):
-    from fakes.stripe.forwarding import WebhookForwarder, http_target
-    from payments.testing.forwarding import wsgi_target
+class SandboxUnavailable(Exception):
+    """The sandbox service did not answer, or refused a control call (message says why)."""
 
-    url = settings.SANDBOX_WEBHOOK_FORWARD_TO
-    return WebhookForwarder(http_target(url) if url else wsgi_target(), secret)
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status, self.body = status, body
 
 
-def activate():
-    """Install the fakes for every service `wanted()` names; return their names."""
-    from backend import sandbox_store
-    from notifications import testing as notification_fakes
-    from payments import testing as stripe_fakes
+class ControlClient:
+    """The service's control API over HTTP (JSON in, JSON out)."""
 
-    services = wanted()
-    if not services:
-        return services
-    store = sandbox_store.from_settings()
-    _active.clear()
-    _active["store"] = store
-    if "stripe" in services:
-        if not settings.STRIPE_WEBHOOK_SECRET:  # shared by every worker, through the store
-            settings.STRIPE_WEBHOOK_SECRET = store.secret(
-                "stripe_webhook_secret", sandbox_store.new_webhook_secret
+    def __init__(self, url=None, password=None, timeout=30):
+        self.url = (url or settings.SANDBOX_URL).rstrip("/")
+        self.password = settings.SANDBOX_CONSOLE_PASSWORD if password is None else password
+        self.timeout = timeout
+        self.http = requests.Session()  # our own: never the provider session fakes mount on
+        if self.password:
+            self.http.headers["Authorization"] = f"Bearer {self.password}"
+
+    def call(self, method, path, body=None, params=None):
+        url = f"{self.url}/control/{path.lstrip('/')}"
+        try:
+            answer = self.http.request(method, url, json=body, params=params, timeout=self.timeout)
+        except requests.RequestException as error:
+            raise SandboxUnavailable(
+                f"The sandbox service does not answer at {self.url} ({type(error).__name__}). "
+                "Start it with `python manage.py fakeservices` (or `sandbox serve`), or set "
+                "SANDBOX_URL to where it runs."
+            ) from error
+        try:
+            payload = answer.json()
+        except ValueError:
+            raise SandboxUnavailable(
+                f"{url} answered {answer.status_code} without JSON: is SANDBOX_URL the sandbox "
+                "service?",
+                answer.status_code,
+            ) from None
+        if answer.status_code >= 400:
+            error = payload.get("error", {}) if isinstance(payload, dict) else {}
+            raise SandboxUnavailable(
+                error.get("message") or f"{url} answered {answer.status_code}",
+                answer.status_code,
+                payload,
             )
-        forwarder = None
-        if settings.SANDBOX_WEBHOOKS:
-            forwarder = webhook_forwarder(settings.STRIPE_WEBHOOK_SECRET)
-        wrapper = stripe_fakes.install_sandbox(store, forwarder, settings.SANDBOX_PUBLIC_URL)
-        if forwarder is not None:
-            forwarder.on_delivered = wrapper.mark_delivered
-        _active.update(stripe=wrapper, forwarder=forwarder)
-    if "push" in services:
-        notification_fakes.install_sandbox_push(store)
-    if "todos" in services:
-        notification_fakes.install_sandbox_todos(store)
-    logger.warning(
-        "Sandbox mode: %s run on fakes (no credentials configured, DEBUG on); state in %s. "
-        "Pay with Stripe's test cards, e.g. 4242424242424242.",
-        ", ".join(services),
-        store.location,
+        return payload
+
+    def get(self, path, **params):
+        return self.call("GET", path, params=params or None)
+
+    def post(self, path, body=None):
+        return self.call("POST", path, body if body is not None else {})
+
+    def close(self):
+        self.http.close()
+
+
+def client(url=None, password=None):
+    return ControlClient(url, password)
+
+
+def backend_environment(service_url, webhook_secret, base=None):
+    """The environment of a backend process started next to a service at `service_url`
+    (from `base`, os.environ by default): no provider credentials, so sandbox mode's
+    settings find every provider there; its webhooks arrive signed with this secret."""
+    import os
+
+    environment = dict(os.environ if base is None else base)
+    for name in list(environment):
+        if name.startswith(("STRIPE_", "PUSH_", "TODOS_")):
+            del environment[name]
+    environment.update(
+        DEBUG="true",
+        SANDBOX_URL=service_url,
+        STRIPE_WEBHOOK_SECRET=webhook_secret,
     )
-    return services
+    return environment
 
 
-def active(name):
-    """What activate() installed: "store", "stripe" (SandboxStripe) or "forwarder"; or None."""
-    return _active.get(name)
-
-
-def state_location():
-    """Where the sandbox state lives (a file path or "memory"), or None outside sandbox."""
-    if not active_fakes() or "store" not in _active:
-        return None
-    return _active["store"].location
-
-
-def active_fakes():
-    """The services whose fake is installed in this process right now."""
-    from notifications import testing as notification_fakes
-    from payments import testing as stripe_fakes
-
-    active = []
-    if stripe_fakes.is_installed():
-        active.append("stripe")
-    active.extend(notification_fakes.installed())
-    return active
+def pretty(payload):
+    return json.dumps(payload, indent=2, sort_keys=False)

@@ -1,8 +1,9 @@
 """Settings for the backend, read from the environment (12-factor).
 
-Every setting has a development default, so `manage.py runserver` works with no
-environment at all: SQLite, DEBUG on, and sandbox mode (in-process fakes for
-Stripe, the push provider and the todo API). docs/operations.md lists every variable.
+Every setting has a development default, so the backend runs with no environment at
+all: SQLite, DEBUG on, and sandbox mode (Stripe, the push provider and the todo API are
+the sandbox service's fakes, reached over HTTP with test keys: docs/sandbox.md).
+docs/operations.md lists every variable.
 """
 
 from datetime import timedelta
@@ -210,10 +211,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Stripe -----------------------------------------------------------------
-# Empty STRIPE_SECRET_KEY with DEBUG on means sandbox mode (in-process fake).
+# Empty STRIPE_SECRET_KEY with DEBUG on means sandbox mode (the sandbox service, below).
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
-# Point the stripe library somewhere else, e.g. `manage.py fakeservices`.
+# Point the stripe library somewhere else, e.g. the sandbox service (`manage.py fakeservices`).
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=30.0)
@@ -240,8 +241,9 @@ PUSH_APPLICATION = env.str("PUSH_APPLICATION", default="")
 PUSH_AUTH_KEY = env.str("PUSH_AUTH_KEY", default="")
 PUSH_TIMEOUT_SECONDS = env.float("PUSH_TIMEOUT_SECONDS", default=10.0)
 PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=100)
-# What the todo client calls: JSONPlaceholder unless configured. Sandbox mode fakes it
-# only when TODOS_SANDBOX is on (by default: when TODOS_API_URL is not configured).
+# What the todo client calls: JSONPlaceholder unless configured. Sandbox mode points it at
+# the sandbox service only when TODOS_SANDBOX is on (by default: when TODOS_API_URL is not
+# configured).
 PUBLIC_TODOS_API_URL = "https://jsonplaceholder.typicode.com/"
 TODOS_API_URL = env.str("TODOS_API_URL", default=PUBLIC_TODOS_API_URL)
 TODOS_SANDBOX = env.bool("TODOS_SANDBOX", default="TODOS_API_URL" not in env)
@@ -304,24 +306,36 @@ if env.bool("SLOW_TESTS", default=False) and DATABASES["default"]["ENGINE"].ends
     # test process reads).
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
 
-# --- Sandbox mode (DEBUG on, credentials missing: see backend/sandbox.py) ----
-# Where the fakes' state lives: a SQLite file beside the database (shared by every
-# worker, kept across restarts), or "memory" (this process only).
-_default_db = DATABASES["default"]
-SANDBOX_STATE = env.str(
-    "SANDBOX_STATE",
-    default=str(
-        Path(_default_db["NAME"]).with_name("sandbox-state.sqlite3")
-        if "sqlite" in _default_db["ENGINE"] and _default_db["NAME"] not in ("", ":memory:")
-        else BASE_DIR / "sandbox-state.sqlite3"
-    ),
-)
-# Deliver the fake Stripe's events, signed, to this backend's webhook endpoint (in
-# process), or to SANDBOX_WEBHOOK_FORWARD_TO (a loopback URL) when set.
-SANDBOX_WEBHOOKS = env.bool("SANDBOX_WEBHOOKS", default=True)
-SANDBOX_WEBHOOK_FORWARD_TO = env.str("SANDBOX_WEBHOOK_FORWARD_TO", default="")
-# The address browsers reach this backend at: the 3-D Secure page's links use it.
-SANDBOX_PUBLIC_URL = env.str("SANDBOX_PUBLIC_URL", default="http://localhost:8000")
+# --- Sandbox mode (DEBUG on, credentials missing: docs/sandbox.md) -----------
+# The sandbox service (fakes.service: `manage.py fakeservices`, or `manage.py sandbox serve`
+# with the backend) is Stripe, Pushwoosh and the todo API for this backend: with DEBUG on,
+# each provider left without credentials is reached there over HTTP, with test keys, by
+# the same client code as in production. Nothing is patched in the process.
+SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8765").rstrip("/")
+# Where `fakeservices` / `sandbox serve` keep the service's durable state (a directory:
+# journal + snapshots, written by the service alone), or "memory".
+SANDBOX_STATE = env.str("SANDBOX_STATE", default=str(BASE_DIR / "sandbox-state"))
+# Guards the service's console and control API; required to bind beyond loopback.
+SANDBOX_CONSOLE_PASSWORD = env.str("SANDBOX_CONSOLE_PASSWORD", default="")
+# The address browsers (phones) reach the service at: its 3-D Secure links use it.
+SANDBOX_PUBLIC_URL = env.str("SANDBOX_PUBLIC_URL", default="")
+SANDBOX_SERVICES = []  # the providers this configuration reaches on the sandbox service
+if DEBUG and not STRIPE_SECRET_KEY and not STRIPE_API_BASE:
+    STRIPE_SECRET_KEY = "sk_test_sandbox"
+    STRIPE_API_BASE = f"{SANDBOX_URL}/stripe"
+    SANDBOX_SERVICES.append("stripe")
+if DEBUG and not PUSH_AUTH_KEY:
+    from fakes.pushwoosh import FAKE_APPLICATION, FAKE_AUTH
+
+    PUSH_API_URL, PUSH_APPLICATION, PUSH_AUTH_KEY = (
+        f"{SANDBOX_URL}/push/",
+        FAKE_APPLICATION,
+        FAKE_AUTH,
+    )
+    SANDBOX_SERVICES.append("push")
+if DEBUG and TODOS_SANDBOX:
+    TODOS_API_URL = f"{SANDBOX_URL}/todos-api/"
+    SANDBOX_SERVICES.append("todos")
 
 # --- Tests that talk to real services (skipped unless enabled) --------------
 REAL_NETWORK_TESTS = env.bool("REAL_NETWORK_TESTS", default=False)

@@ -121,8 +121,10 @@ def _default_settings():
         "PUSH_APPLICATION": FAKE_APPLICATION,
         "PUSH_AUTH_KEY": FAKE_AUTH,
         "TODOS_API_URL": DEFAULT_TODOS_URL,
-        "SANDBOX_STATE": "memory",
-        "SANDBOX_WEBHOOKS": False,  # a test that wants forwarding builds its own forwarder
+        # Not the sandbox service: the in-process fakes (a test that wants the service starts
+        # one: payments.testing.service, fakes.service.start_service).
+        "SANDBOX_SERVICES": [],
+        "STRIPE_API_BASE": "",
         # Django's "Speeding up the tests": PBKDF2 at its production cost takes ~0.25 s a hash,
         # and the suite's 24 hashes were a quarter of its CPU time.
         "PASSWORD_HASHERS": ["django.contrib.auth.hashers.MD5PasswordHasher"],

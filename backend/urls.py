@@ -24,8 +24,6 @@ urlpatterns = [
     path("favicon.ico", pages.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    # Sandbox mode only (404 otherwise): the 3-D Secure page of the fake Stripe.
-    path("sandbox/", include("payments.sandbox_views")),
 ]
 
 handler400 = "conventions.errors.handler400"

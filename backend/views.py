@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -5,15 +6,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend import sandbox
-
 HEALTH = inline_serializer(
     "Health",
     {
         "status": serializers.CharField(),
         "database": serializers.CharField(),
         "sandbox": serializers.ListField(child=serializers.CharField()),
-        "sandbox_state": serializers.CharField(allow_null=True),
+        "sandbox_url": serializers.CharField(allow_null=True),
     },
 )
 
@@ -43,8 +42,8 @@ class HealthView(APIView):
         body = {
             "status": "ok" if healthy else "unavailable",
             "database": database,
-            "sandbox": sandbox.active_fakes(),
-            # a SQLite file (shared by every worker) or "memory"; null outside sandbox mode
-            "sandbox_state": sandbox.state_location(),
+            # the providers reached on the sandbox service (SANDBOX_URL), in sandbox mode
+            "sandbox": settings.SANDBOX_SERVICES,
+            "sandbox_url": settings.SANDBOX_URL if settings.SANDBOX_SERVICES else None,
         }
         return Response(body, status=200 if healthy else 503)

@@ -6,7 +6,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
 application = get_wsgi_application()
 
-from backend import checks, sandbox  # noqa: E402  (needs the app registry)
+from backend import checks  # noqa: E402  (needs the app registry)
 
-sandbox.activate()
 checks.refuse_unsafe_start()

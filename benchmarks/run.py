@@ -13,11 +13,23 @@
    empty and with >= 50k stored charges, and stripe-stateful-mock when it is installed
    (`npx --no-install stripe-stateful-mock`, or --stateful-mock PATH to its autostart.js).
 4. Sandbox payments (benchmarks/sandbox_payments.py): POST /api/payments/ against
-   /api/health/, in process and under gunicorn (2 workers x 4 threads, SQLite in WAL).
+   /api/health/ in process (the backend's own cost), and `sandbox serve --workers 2`
+   against the same backend under gunicorn 2x4 on a static Stripe stub (issue 21's ratio);
+   the sandbox service as it fills (benchmarks/service.py: POST /v1/charges empty and at
+   --service-stored charges, memory per stored charge, restart time after SIGTERM and
+   kill -9); the engine alone and through the service's journal (benchmarks/engine_paths.py).
 5. Reminders: benchmarks/reminders.py, when present (its own figures, printed as it prints them).
 
 Each figure is the median of R interleaved rounds. All traffic is loopback. The whole run
 is bounded: about 2-3 minutes with the defaults, under a minute with --quick.
+
+Latest issue-21 figures (2 shared cores, load 1-4; docs/sandbox.md "Figures"):
+POST /api/payments/, 8 keep-alive clients: gunicorn 2x4 on the static stub 120 / 125 /
+110 req/s, `sandbox serve --workers 2` with every webhook handled 97 / 108 / 93 req/s
+(0.81x, 0.87x, 0.85x; answered alone 0.80x, 0.93x, 0.82x). The service, POST /v1/charges:
+4,158 req/s empty, 3,710 at 100k-138k stored (-10.8%); 5.6 KiB RSS per stored charge;
+restart at 138k charges 2.0 s after SIGTERM, 1.9 s after kill -9, every charge kept.
+Journal vs SQLite WAL: 18 vs 141 us per request; 100k charges load in 0.9 vs 4.9 s.
 """
 
 import argparse
@@ -265,6 +277,9 @@ def main():
         "else `npx --no-install stripe-stateful-mock` if installed)",
     )
     parser.add_argument("--skip-sandbox", action="store_true")
+    parser.add_argument(
+        "--service-stored", type=int, default=100_000, help="charges the service is filled with"
+    )
     parser.add_argument("--skip-reminders", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -289,23 +304,38 @@ def main():
     if not args.skip_sandbox:
         print("4/5 sandbox payments (in process, then gunicorn) ...", flush=True)
         few = str(max(args.pairs // 4, 20))  # (the store's cost per payment is flat)
-        for key, mode, extra in (
-            ("inprocess", "inprocess", ["--payments", few, "--rounds", str(args.rounds)]),
+        for key, script, extra in (
+            (
+                "inprocess",
+                "sandbox_payments.py",
+                ["inprocess", "--payments", few, "--rounds", str(args.rounds)],
+            ),
             (
                 "inprocess_1000",
-                "inprocess",
-                ["--payments", few, "--rounds", "3", "--stored", "1000"],
+                "sandbox_payments.py",
+                ["inprocess", "--payments", few, "--rounds", "3", "--stored", "1000"],
             ),
             (
-                "gunicorn",
-                "gunicorn",
-                ["--seconds", str(args.seconds), "--rounds", str(args.rounds)],
+                "ratio",
+                "sandbox_payments.py",
+                ["ratio", "--seconds", str(max(args.seconds, 2)), "--rounds", str(args.rounds)],
             ),
+            (
+                "service",
+                "service.py",
+                [
+                    "--stored",
+                    str(args.service_stored),
+                    "--rounds",
+                    str(args.rounds),
+                    "--seconds",
+                    str(args.seconds),
+                ],
+            ),
+            ("store", "engine_paths.py", ["--rounds", str(args.rounds)]),
         ):
-            out = run_script([str(HERE / "sandbox_payments.py"), mode, *extra], timeout=600)
+            out = run_script([str(HERE / script), *extra], timeout=1800)
             sandbox[key] = json.loads(out.strip().splitlines()[-1])
-        out = run_script([str(HERE / "engine_paths.py"), "--rounds", str(args.rounds)], timeout=600)
-        sandbox["store"] = json.loads(out.strip().splitlines()[-1])
     reminders = None
     if not args.skip_reminders and (HERE / "reminders.py").exists():
         print("5/5 reminders (benchmarks/reminders.py) ...", flush=True)
@@ -358,42 +388,50 @@ def main():
         print("  stripe-stateful-mock: not installed (optional; --stateful-mock PATH)")
     print("  rounds: " + json.dumps({k: [round(v) for v in vs] for k, vs in rate_rounds.items()}))
     if sandbox:
-        here, served = sandbox["inprocess"], sandbox["gunicorn"]
+        here, ratio, service = sandbox["inprocess"], sandbox["ratio"], sandbox["service"]
         table(
-            "Sandbox payments (SQLite file in WAL, fake Stripe in process)",
+            "Sandbox payments: in process (fake_stripe()), ms per request",
             [
+                ("wall", [f"{here['payment']:.2f}", f"{here['health']:.2f}"]),
+                ("CPU", [f"{here['payment_cpu']:.2f}", f"{here['health_cpu']:.2f}"]),
                 (
-                    "in process, ms per request (wall)",
-                    [f"{here['payment']:.2f}", f"{here['health']:.2f}", ""],
-                ),
-                (
-                    "in process, ms per request (CPU)",
-                    [f"{here['payment_cpu']:.2f}", f"{here['health_cpu']:.2f}", ""],
-                ),
-                (
-                    "the same at 1,000 stored charges (wall)",
-                    [f"{sandbox['inprocess_1000']['payment']:.2f}", "", ""],
-                ),
-                (
-                    "gunicorn 2x4 gthread, req/s, 8 clients",
-                    [
-                        f"{served['payment']:.0f}",
-                        f"{served['health']:.0f}",
-                        f"{served['payment'] / served['health']:.3f}",
-                    ],
+                    "payment at 1,000 stored charges (wall)",
+                    [f"{sandbox['inprocess_1000']['payment']:.2f}", ""],
                 ),
             ],
-            ["payment", "health", "ratio"],
+            ["payment", "health"],
         )
         print(f"  writes per payment: {' + '.join(here['writes_per_payment'])}")
+        table(
+            "POST /api/payments/, 8 keep-alive clients, req/s (issue 21: sandbox >= 0.8x stub)",
+            [
+                ("gunicorn 2x4 on a static Stripe stub", [f"{ratio['stub']:.0f}", "1.00"]),
+                (
+                    "sandbox serve --workers 2, answered",
+                    [f"{ratio['sandbox_answered']:.0f}", f"{ratio['ratio_answered']:.2f}"],
+                ),
+                (
+                    "sandbox serve --workers 2, webhooks handled too",
+                    [f"{ratio['sandbox']:.0f}", f"{ratio['ratio']:.2f}"],
+                ),
+            ],
+            ["req/s", "x stub"],
+        )
+        print("  rounds: " + json.dumps(ratio["rounds"]))
+        print(
+            f"\nThe sandbox service (benchmarks/service.py): POST /v1/charges {service['rps_empty']} "
+            f"req/s empty, {service['rps_full']} at {service['stored']:,}+ stored "
+            f"({service['full_vs_empty']:+.1%}); {service['kib_per_charge']} KiB RSS per stored "
+            f"charge; restart at {service['stored_after_rounds']:,} charges "
+            f"{service['restart_seconds_sigterm']} s after SIGTERM, {service['restart_seconds_kill9']} s "
+            f"after kill -9 (every charge kept: {service['kill9_charges_kept']})"
+        )
         store = sandbox["store"]
         print(
-            f"  engine alone: {store['engine_us_per_pair']:.0f} µs per Token + Charge pair; "
-            "through the sandbox store (benchmarks/engine_paths.py), ms per pair at 0 / 1,000 "
-            f"stored: one process {store['store_ms_per_pair_0']:.2f} / "
-            f"{store['store_ms_per_pair_1000']:.2f}, two alternating "
-            f"{store['store_two_processes_ms_per_pair_0']:.2f} / "
-            f"{store['store_two_processes_ms_per_pair_1000']:.2f}"
+            f"  engine alone: {store['engine_us_per_pair']:.0f} µs per Token + Charge pair; through "
+            f"the service in memory {store['service_memory_us_per_pair_0']:.0f}, with its journal "
+            f"{store['service_journal_us_per_pair_0']:.0f} (at 1,000 stored: "
+            f"{store['service_journal_us_per_pair_1000']:.0f})"
         )
     if reminders is not None:
         print("\nReminders (benchmarks/reminders.py)\n" + reminders.rstrip())

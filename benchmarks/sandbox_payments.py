@@ -1,22 +1,40 @@
-"""Sandbox payments: POST /api/payments/ against GET /api/health/, in process and under gunicorn.
-
-Each mode runs on its own throw-away SQLite file (WAL, as backend.settings configures a
-file database) in sandbox mode (the fake Stripe in process), with throttles lifted so
-the figure is the request's cost. Loopback only. Prints one JSON line.
+"""Sandbox payments: POST /api/payments/ in process, and the sandbox against a static stub.
 
     python benchmarks/sandbox_payments.py inprocess [--payments N] [--rounds R] [--stored N]
-    python benchmarks/sandbox_payments.py gunicorn [--seconds S] [--rounds R]
+    python benchmarks/sandbox_payments.py ratio [--seconds S] [--rounds R] [--clients 8]
+
+`inprocess`: ms per request through the Django test client (the full middleware, no
+socket), Stripe the in-process fake (fake_stripe()): the backend's own cost per payment,
+against /api/health/.
+
+`ratio` (issue 21): the same backend two ways, in the same run, interleaved rounds, 8
+keep-alive clients (benchmarks/loadgen.py, its own process):
+
+- sandbox: `manage.py sandbox serve --workers 2 --threads 4` (gunicorn gthread + the
+  sandbox service, its state on disk, every payment's webhook forwarded to the backend);
+- stub: `gunicorn -w 2 --threads 4` (gthread) with STRIPE_API_BASE at a static Stripe
+  stub (benchmarks/stripe_stub.py: prebuilt token and charge bytes, no webhooks).
+
+The sandbox figure is counted two ways: payments answered per second of the load, and
+(the one the ratio uses) payments per second until the last of their webhooks was
+handled too (the deliveries that were still queued when the load stopped are waited
+for), so the webhooks' work is never left out of the window.
+
+Each mode runs on its own throw-away SQLite files (WAL), throttles lifted. Loopback only.
+Prints one JSON line.
 """
 
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,17 +45,17 @@ UNTHROTTLED = {
     "API_THROTTLE_USER": "100000000/min",
     "API_THROTTLE_AUTH": "100000000/min",
     "DEBUG": "true",
-    "STRIPE_SECRET_KEY": "",
-    "STRIPE_API_BASE": "",
-    "PUSH_AUTH_KEY": "",
-    "TODOS_API_URL": "",
     "LOG_LEVEL": "ERROR",
 }
 
 
-def environment(folder):
-    env = {**os.environ, **UNTHROTTLED, "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3"}
-    env.pop("CACHE_URL", None)  # locmem: each gunicorn worker counts its own (lifted) throttle
+def environment(folder, name, **extra):
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "PUSH_", "TODOS_", "SANDBOX_", "CACHE_URL"))
+    }
+    env.update(UNTHROTTLED, DATABASE_URL=f"sqlite:///{folder}/{name}.sqlite3", **extra)
     return env
 
 
@@ -68,9 +86,9 @@ def payment_body(n):
 
 # ------------------------------------------------------------------ in process
 def inprocess(args):
-    """ms per request through the Django test client (the full middleware, no socket)."""
+    """ms per request through the Django test client, Stripe the in-process fake."""
     folder = tempfile.mkdtemp(prefix="pb-bench-")
-    env = environment(folder)
+    env = environment(folder, "bench", STRIPE_SECRET_KEY="sk_test_bench", PUSH_AUTH_KEY="k")
     token = prepare(env)
     os.environ.update({k: v for k, v in env.items() if k in UNTHROTTLED or k == "DATABASE_URL"})
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
@@ -82,17 +100,14 @@ def inprocess(args):
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from backend import sandbox
+    from fakes.stripe import fake_stripe
 
-    sandbox.activate()
-    if args.stored:  # charges already in the shared sandbox state (as after a day of use)
-        from fakes.stripe import FakeStripe
-
-        wrapper, filler = sandbox._active["stripe"], FakeStripe()
+    faked = fake_stripe()  # for the whole run (kept: its context ends when collected)
+    engine = faked.__enter__()
+    if args.stored:  # charges already stored (as after a day of use)
         form = b"amount=500&currency=usd&source=tok_visa"
         for _ in range(args.stored):
-            filler.handle("POST", "/v1/charges", "", form, {"Authorization": "Bearer sk_test_x"})
-        wrapper.run(lambda: wrapper.engine.load_state(filler.dump_state()))
+            engine.handle("POST", "/v1/charges", "", form, {"Authorization": "Bearer sk_test_x"})
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     counter = iter(range(10**9))
 
@@ -136,7 +151,7 @@ def inprocess(args):
     print(json.dumps(result))
 
 
-# ------------------------------------------------------------------ gunicorn
+# ------------------------------------------------------------------ over HTTP
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -155,79 +170,142 @@ def load(url, seconds, body=None, token=None, clients=8, expect=200):
     result = json.loads(out.stdout)
     if result["failures"]:
         raise RuntimeError(f"{url}: answers other than {expect}: {result['statuses']}")
-    return result["rps"]
+    return result
 
 
-def under_gunicorn(args):
-    """Requests/s with 8 keep-alive clients against gunicorn (2 workers x 4 threads, gthread)."""
-    folder = tempfile.mkdtemp(prefix="pb-bench-")
-    env = environment(folder)
-    token = prepare(env)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "backend.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def wait_for(url, process, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def webhooks(service_url):
+    with urllib.request.urlopen(service_url + "/control/status", timeout=30) as answer:
+        return json.load(answer)["webhooks"]
+
+
+def gunicorn_quiet():
+    from gunicorn.config import KNOWN_SETTINGS
+
+    names = {setting.name for setting in KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in names else []
+
+
+def ratio(args):
+    folder = Path(tempfile.mkdtemp(prefix="pb-ratio-"))
+    processes = []
+
+    def spawn(command, env):
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        processes.append(process)
+        return process
+
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                load(base + "/api/health/", 0.2, clients=1)
-                break
-            except (subprocess.CalledProcessError, RuntimeError):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.2)
-        # The same body every time: each POST without an Idempotency-Key is a new payment.
-        body = payment_body(1)
-        load(base + "/api/payments/", 0.5, body, token, expect=201)  # warm both workers
-        figures = {"payment": [], "health": []}
+        # the stub and the backend on it
+        stub_port, stub_backend = free_port(), free_port()
+        stub = spawn(
+            [sys.executable, str(ROOT / "benchmarks" / "stripe_stub.py"), "--port", str(stub_port)],
+            os.environ,
+        )
+        stub_env = environment(
+            folder, "stub",
+            STRIPE_SECRET_KEY="sk_test_stub", STRIPE_API_BASE=f"http://127.0.0.1:{stub_port}/stripe",
+            STRIPE_WEBHOOK_SECRET="whsec_stub", PUSH_AUTH_KEY="k", PUSH_APPLICATION="A",
+            TODOS_API_URL="http://127.0.0.1:9/",
+        )  # fmt: skip
+        stub_token = prepare(stub_env)
+        backend = spawn(
+            [sys.executable, "-m", "gunicorn", "backend.wsgi:application", "--bind",
+             f"127.0.0.1:{stub_backend}", "--workers", "2", "--threads", "4", "--worker-class",
+             "gthread", "--keep-alive", "30", "--log-level", "warning", *gunicorn_quiet()],
+            stub_env,
+        )  # fmt: skip
+        wait_for(f"http://127.0.0.1:{stub_backend}/api/health/", backend)
+        if stub.poll() is not None:
+            raise RuntimeError("the stub exited")
+
+        # the sandbox
+        port, service_port = free_port(), free_port()
+        service_url = f"http://127.0.0.1:{service_port}"
+        sandbox_env = environment(
+            folder, "sandbox", SANDBOX_URL=service_url, SANDBOX_STATE=str(folder / "state")
+        )
+        sandbox_token = prepare(sandbox_env)
+        serve = spawn(
+            [sys.executable, "manage.py", "sandbox", "serve", "--port", str(port), "--service-port",
+             str(service_port), "--workers", "2", "--threads", "4", "--no-migrate"],
+            sandbox_env,
+        )  # fmt: skip
+        wait_for(f"http://127.0.0.1:{port}/api/health/", serve)
+
+        body = payment_body(1)  # the same body each time: no Idempotency-Key, a new payment
+        stub_url = f"http://127.0.0.1:{stub_backend}/api/payments/"
+        sandbox_url = f"http://127.0.0.1:{port}/api/payments/"
+        load(stub_url, 1.0, body, stub_token, args.clients, 201)  # warm every worker
+        load(sandbox_url, 1.0, body, sandbox_token, args.clients, 201)
+        drain(service_url)
+        figures = {"stub": [], "sandbox_answered": [], "sandbox": [], "drain_seconds": []}
         for _ in range(args.rounds):
-            figures["payment"].append(
-                load(base + "/api/payments/", args.seconds, body, token, args.clients, 201)
+            figures["stub"].append(
+                load(stub_url, args.seconds, body, stub_token, args.clients, 201)["rps"]
             )
-            figures["health"].append(
-                load(base + "/api/health/", args.seconds, clients=args.clients)
+            before = webhooks(service_url)["delivered"]
+            result = load(sandbox_url, args.seconds, body, sandbox_token, args.clients, 201)
+            drained = drain(service_url)
+            delivered = webhooks(service_url)["delivered"] - before
+            figures["sandbox_answered"].append(result["rps"])
+            # payments whose webhooks were handled too, per second of load + drain
+            figures["sandbox"].append(result["requests"] / (args.seconds + drained))
+            figures["drain_seconds"].append(drained)
+            figures.setdefault("webhooks_per_payment", []).append(
+                delivered / max(result["requests"], 1)
             )
         result = {name: statistics.median(values) for name, values in figures.items()}
-        result["rounds"] = figures
+        result["ratio"] = result["sandbox"] / result["stub"]
+        result["ratio_answered"] = result["sandbox_answered"] / result["stub"]
+        result["rounds"] = {k: [round(v, 2) for v in vs] for k, vs in figures.items()}
         print(json.dumps(result))
     finally:
-        server.terminate()
-        server.wait(10)
+        for process in reversed(processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(5)
+
+
+def drain(service_url, timeout=60):
+    """Seconds until the service has no webhook pending."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout:
+        if webhooks(service_url)["pending"] == 0:
+            return time.perf_counter() - began
+        time.sleep(0.02)
+    raise RuntimeError("webhooks still pending")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["inprocess", "gunicorn"])
+    parser.add_argument("mode", choices=["inprocess", "ratio"])
     parser.add_argument("--payments", type=int, default=200, help="requests per round (inprocess)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per load run (gunicorn)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per load run (ratio)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stored", type=int, default=0, help="charges stored first (inprocess)")
-    parser.add_argument("--clients", type=int, default=8, help="keep-alive clients (gunicorn)")
+    parser.add_argument("--clients", type=int, default=8, help="keep-alive clients (ratio)")
     args = parser.parse_args()
-    (inprocess if args.mode == "inprocess" else under_gunicorn)(args)
+    (inprocess if args.mode == "inprocess" else ratio)(args)
 
 
 if __name__ == "__main__":

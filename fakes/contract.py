@@ -56,28 +56,42 @@ FAULT_KINDS = {
 
 
 class FaultPlan:
-    """Faults for the next N calls of an endpoint ("POST /v1/charges", or "*" for any)."""
+    """Faults for the next N calls of an endpoint ("POST /v1/charges", "*" for any, or a
+    prefix ending in "*"); `after` lets that many matching calls through first."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._planned = deque()
+        self._planned = deque()  # [endpoint, kind, calls still to let through]
 
-    def add(self, endpoint, kind, times=1):
+    def add(self, endpoint, kind, times=1, after=0):
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; choose from {sorted(FAULT_KINDS)}")
         with self._lock:
-            self._planned.extend([(endpoint, kind)] * times)
+            self._planned.extend([endpoint, kind, after] for _ in range(times))
 
     def take(self, method, path):
         endpoint = f"{method.upper()} {path}"
         with self._lock:
-            for index, (planned, kind) in enumerate(self._planned):
+            struck = None
+            for index, entry in enumerate(self._planned):
+                planned = entry[0]
                 if planned in ("*", endpoint) or (
                     planned.endswith("*") and endpoint.startswith(planned[:-1])
                 ):
-                    del self._planned[index]
-                    return kind
+                    if entry[2]:
+                        entry[2] -= 1  # this call goes through
+                    elif struck is None:
+                        struck = index
+            if struck is not None:
+                kind = self._planned[struck][1]
+                del self._planned[struck]
+                return kind
         return None
+
+    def planned(self):
+        """[(endpoint, kind, calls let through first)] still to strike, in order."""
+        with self._lock:
+            return [tuple(entry) for entry in self._planned]
 
     def before_request(self, method, path):
         """The fault planned for this call, raising the ones that strike before it runs.

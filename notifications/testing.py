@@ -3,14 +3,13 @@
 The fakes themselves are fakes.pushwoosh.FakePushProvider (the Pushwoosh Remote API)
 and fakes.todos.FakeTodoApi (JSONPlaceholder), re-exported here. `fake_push()` /
 `fake_todos()` mount one on notifications.http.session (a transport adapter, no socket)
-and point the settings (PUSH_*, TODOS_API_URL) at it; sandbox mode installs them for
-good; `manage.py fakeservices` serves them over HTTP.
+and point the settings (PUSH_*, TODOS_API_URL) at it; the sandbox service (fakes.service,
+`manage.py fakeservices`) serves them over HTTP.
 `FakePushProvider.outbox` is what users would have received, like mail.outbox.
 """
 
 import contextlib
 
-from django.conf import settings
 from django.test import override_settings
 
 from fakes.pushwoosh import (
@@ -21,8 +20,7 @@ from fakes.pushwoosh import (
     FakePushProvider,
 )
 from fakes.todos import FAKE_TODOS_URL, FakeTodoApi, seed_todos, seed_users
-from fakes.transport import RequestsAdapter, mounted
-from notifications import todos
+from fakes.transport import mounted
 from notifications.http import session
 
 __all__ = [
@@ -36,9 +34,6 @@ __all__ = [
     "FakeTodoApi",
     "fake_push",
     "fake_todos",
-    "install_sandbox_push",
-    "install_sandbox_todos",
-    "installed",
     "push_provider",
     "seed_todos",
     "seed_users",
@@ -47,7 +42,6 @@ __all__ = [
 
 push_provider = FakePushProvider()
 todo_api = FakeTodoApi()
-_installed = set()
 
 
 class _MountedFake(contextlib.ContextDecorator):
@@ -95,29 +89,3 @@ class FakeNotificationServicesMixin:
         super().setUp()
         self.push = self.enterContext(fake_push())
         self.todo_api = self.enterContext(fake_todos())
-
-
-def _shared(fake, store, name):
-    from backend.sandbox_store import SharedFake
-
-    return SharedFake(fake, store, name) if store is not None else fake
-
-
-def install_sandbox_push(store=None):
-    """Sandbox mode: the push client talks to the fake for good (`store`: shared state)."""
-    push_provider.application = settings.PUSH_APPLICATION
-    push_provider.auth = settings.PUSH_AUTH_KEY
-    fake = _shared(push_provider, store, "push")
-    session.mount(settings.PUSH_API_URL, RequestsAdapter(fake, settings.PUSH_API_URL))
-    _installed.add("push")
-
-
-def install_sandbox_todos(store=None):
-    """Sandbox mode: the fake todo API answers at settings.TODOS_API_URL (the public URL)."""
-    fake = _shared(todo_api, store, "todos")
-    session.mount(todos.base_url(), RequestsAdapter(fake, todos.base_url()))
-    _installed.add("todos")
-
-
-def installed():
-    return sorted(_installed)

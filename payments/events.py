@@ -72,18 +72,18 @@ def apply_event(event):
         payment = settlement.settle_refunds(payment, [obj])
         # A refund's object does not carry the charge's cumulative figure: ask Stripe.
         return settlement.sync_refunds(payment)
-    payment = payment_for(obj)
+    payment = payment_for(obj)  # read just now: settlement need not read it again
     if payment is None:
         return None
     if event_type in CHARGE_EVENTS:
-        return settlement.settle_charge(payment, obj)[0]
+        return settlement.settle_charge(payment, obj, fresh=True)[0]
     if event_type == "charge.refunded":
         if charge_refunds(obj) is not None:
-            return settlement.settle_charge(payment, obj)[0]  # an older snapshot is ignored
+            return settlement.settle_charge(payment, obj, fresh=True)[0]  # older: ignored
         # this API version sends the charge without its refunds: fetch them
         return settlement.sync_refunds(settlement.settle_charge(payment, obj)[0])
     if event_type in INTENT_EVENTS:
-        return settlement.settle_intent(payment, obj)[0]
+        return settlement.settle_intent(payment, obj, fresh=True)[0]
     return payment
 
 
@@ -110,4 +110,7 @@ def _by_metadata(obj):
     payment_id = metadata(obj, "payment_id")
     if not (payment_id.isascii() and payment_id.isdigit()):
         return None
-    return Payment.objects.filter(pk=int(payment_id)).first()
+    try:
+        return Payment.objects.get(pk=int(payment_id))
+    except Payment.DoesNotExist:
+        return None

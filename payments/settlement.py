@@ -116,7 +116,7 @@ def failed_status(payment, intent_status="requires_payment_method"):
 
 
 # ------------------------------------------------------------------ the one write
-def settle(payment, apply, *, token_id="", claim=None, answer=None):
+def settle(payment, apply, *, token_id="", claim=None, answer=None, pure=False, fresh=False):
     """Apply `apply(row)` to the locked row and write what changed; returns (row, answer).
 
     `claim` is the `locked_until` the calling request wrote when it took the row: if the
@@ -124,17 +124,23 @@ def settle(payment, apply, *, token_id="", claim=None, answer=None):
     released and a final `answer(row)` -> (status, body, headers, final) is stored, in the
     same UPDATE. The answer is built from the settled row, so it shows the payment as it
     is now, never an older object's figures.
+
+    A source with nothing of its own to store (a webhook, reconciliation: no claim, no
+    answer, no token) whose `apply` only sets the row's fields (`pure`: it writes no other
+    row, such as a Refund) first applies the object to the row as it is, unlocked: when
+    that changes nothing, nothing is written and no lock is taken (the same as if the
+    object had been applied, under the lock, at that moment). A webhook repeating what the
+    paying request already settled, the common case, then costs no query at all:
+    `fresh=True` says `payment` was just read (events.apply_event), so it is that moment's
+    row.
     """
+    if pure and claim is None and answer is None and not token_id:
+        row = payment if fresh else Payment.objects.get(pk=payment.pk)
+        if not _apply_changes(row, apply, token_id):
+            return row, None
     with transaction.atomic():
         row = Payment.objects.select_for_update().get(pk=payment.pk)
-        before = {name: getattr(row, name) for name in FIELDS}
-        if token_id and not row.stripe_token_id:
-            row.stripe_token_id = token_id
-        apply(row)
-        follow_refunds(row)
-        changes = {
-            name: getattr(row, name) for name in FIELDS if getattr(row, name) != before[name]
-        }
+        changes = _apply_changes(row, apply, token_id)
         owner = claim is not None and row.locked_until == claim and row.response_body is None
         if changes or owner:
             # .update(), not .save(): auto_now would stamp a later time than the answer shows
@@ -148,6 +154,16 @@ def settle(payment, apply, *, token_id="", claim=None, answer=None):
         if changes:
             Payment.objects.filter(pk=row.pk).update(**changes)
     return row, answered
+
+
+def _apply_changes(row, apply, token_id):
+    """Apply to `row` in memory; {field: new value} of what changed."""
+    before = {name: getattr(row, name) for name in FIELDS}
+    if token_id and not row.stripe_token_id:
+        row.stripe_token_id = token_id
+    apply(row)
+    follow_refunds(row)
+    return {name: getattr(row, name) for name in FIELDS if getattr(row, name) != before[name]}
 
 
 def move(row, status):
@@ -256,7 +272,8 @@ def apply_refund_list(row, amount_refunded, listed):
 # ------------------------------------------------------------------ the entry points
 def settle_charge(payment, charge, **context):
     """A Charge (the answer to Charge.create, charge.* webhooks, reconciliation)."""
-    return settle(payment, lambda row: apply_charge(row, charge), **context)
+    pure = not charge_refunds(charge)  # each refund listed is upserted as a Refund row
+    return settle(payment, lambda row: apply_charge(row, charge), pure=pure, **context)
 
 
 def settle_intent(payment, intent, **context):
@@ -264,7 +281,7 @@ def settle_intent(payment, intent, **context):
     card = None
     if not payment.card_last4 and field(intent, "status") in ("succeeded", "requires_capture"):
         card = intent_card(payment, intent)  # before the lock: it may ask Stripe
-    return settle(payment, lambda row: apply_intent(row, intent, card), **context)
+    return settle(payment, lambda row: apply_intent(row, intent, card), pure=True, **context)
 
 
 def settle_failure(payment, code, decline_code, message, **context):

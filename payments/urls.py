@@ -1,6 +1,6 @@
 from django.urls import path
 
-from payments import sandbox, views
+from payments import views
 
 urlpatterns = [
     path("payments/", views.PaymentListCreateView.as_view(), name="payments"),
@@ -16,7 +16,5 @@ urlpatterns = [
         views.SavedCardDetailView.as_view(),
         name="payment-method-detail",
     ),
-    path("sandbox/stripe/<path:path>", sandbox.stripe_api, name="sandbox-stripe"),
-    path("sandbox/3ds/<str:intent_id>/", sandbox.three_d_secure, name="sandbox-3ds"),
     path("stripe/webhook/", views.StripeWebhookView.as_view(), name="stripe-webhook"),
 ]

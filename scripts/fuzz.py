@@ -4,14 +4,15 @@
 
 What it does, in order:
 1. migrates a fresh SQLite database in a temporary directory (sandbox mode: no Stripe
-   key, the fakes in process), and creates a user and a staff user with API tokens;
-2. starts `manage.py runserver --noreload` on a free port on 127.0.0.1 (generous
-   throttles, so requests reach validation instead of 429);
+   key), and creates a user and a staff user with API tokens;
+2. starts the sandbox service (`python -m fakes.service`, state in memory) and
+   `manage.py runserver --noreload` in sandbox mode, each on a free port on 127.0.0.1
+   (generous throttles, so requests reach validation instead of 429);
 3. runs `st run` on /api/schema/ with every check, every phase (examples,
    coverage, fuzzing, stateful links), a fixed seed and a bounded example count:
    once with the user's token on every operation, once with the staff token on the
    operations staff can do that a user cannot (refunds);
-4. stops the server and prints one line per run: operations, requests, seed, result.
+4. stops both and prints one line per run: operations, requests, seed, result.
 
 Any 5xx, any answer the schema does not document, any body that does not match
 it, any accepted invalid input fails the run (schemathesis exits non-zero).
@@ -151,12 +152,14 @@ def main():
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="paybackend-fuzz-"))
+    service_port = free_port()
     env = {
         **os.environ,
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{workdir / 'fuzz.sqlite3'}",
-        "STRIPE_SECRET_KEY": "",  # sandbox mode: the fake Stripe runs in the server
+        "STRIPE_SECRET_KEY": "",  # sandbox mode: Stripe is the sandbox service
         "STRIPE_API_BASE": "",
+        "SANDBOX_URL": f"http://127.0.0.1:{service_port}",
         "STRIPE_WEBHOOK_SECRET": "whsec_fuzz_only",
         "PUSH_APPLICATION": "",
         "PUSH_AUTH_KEY": "",
@@ -179,6 +182,17 @@ def main():
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = open(workdir / "server.log", "w")  # closed in finally
+    service_log = open(workdir / "service.log", "w")  # closed in finally
+    service = subprocess.Popen(
+        [PYTHON, "-m", "fakes.service", "--port", str(service_port), "--state", "memory"],
+        env=env, cwd=ROOT, stdout=service_log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"{env['SANDBOX_URL']}/control/status", service)
+    except BaseException:
+        service.kill()
+        service.wait()
+        raise
     server = subprocess.Popen(
         [*manage, "runserver", f"127.0.0.1:{port}", "--noreload", "--nothreading"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
@@ -216,13 +230,15 @@ def main():
             lines.append(line)
             code = code or run_code
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        for process in (server, service):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
+        service_log.close()
     errors = [line for line in (workdir / "server.log").read_text().splitlines() if " 500 " in line]
     print(f"\nserver log: {len(errors)} responses with a 5xx status")
     for line in lines:

@@ -1,5 +1,6 @@
-"""Real backend servers for the slow journeys: gunicorn on a free port, its own database."""
+"""Real sandbox servers for the slow journeys: `sandbox serve` on free ports, its own database."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,21 +11,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "sandbox-journey-password-1"
 
 
-def reserved_port():
-    """A socket bound to a free loopback port, for the server to inherit (gunicorn's fd://).
-    The port is this server's from now until cleanup(), across restarts: a port probed free and
-    bound later could be taken in between by a parallel worker's server, or be the source port
-    of one of its connections."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    return sock
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class ScratchPostgres:
@@ -56,21 +52,54 @@ class ScratchPostgres:
         self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-class SandboxServer:
-    """`gunicorn backend.wsgi -w N` in sandbox mode (no credentials, DEBUG on), on a SQLite
-    file of its own, or on a PostgreSQL database of its own when the test run uses
-    PostgreSQL (so the slow journeys run on both, as CI runs the suite on both)."""
+def descendants(pid):
+    """Every process below `pid` (children, grandchildren...), from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, queue = [], [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
 
-    def __init__(self, workers=3, threads=None, **environment):
+
+def started_at(pid):
+    """The process's start time (clock ticks since boot), or None once it is gone or a
+    zombie: with the pid, it names one process (a pid alone may be reused)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def alive(pid, start=None):
+    """True while the process runs (and, given its start time, is still that process)."""
+    now = started_at(pid)
+    return now is not None and (start is None or now == start)
+
+
+class SandboxServer:
+    """`manage.py sandbox serve --workers N` (the sandbox service + gunicorn, real processes),
+    on a free pair of ports, with a state directory and a SQLite file of its own, or a
+    PostgreSQL database of its own when the test run uses PostgreSQL (so the slow
+    journeys run on both, as CI runs the suite on both)."""
+
+    def __init__(self, workers=3, threads=4, **environment):
         self.directory = tempfile.TemporaryDirectory()
         self.path = Path(self.directory.name)
-        self.workers = workers
-        # Browsers keep idle (pre)connections open, and a sync worker waits on one until it
-        # times out: give browser tests threaded workers, as a server behind no proxy needs.
-        self.threads = threads
-        self.socket = reserved_port()
-        self.port = self.socket.getsockname()[1]
+        self.workers, self.threads = workers, threads
+        self.port, self.service_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.service_url = f"http://127.0.0.1:{self.service_port}"
         self.env = {
             key: value
             for key, value in os.environ.items()
@@ -89,11 +118,14 @@ class SandboxServer:
             CACHE_URL="locmemcache://",
             PAYMENTS_THROTTLE="1000/hour",
             API_THROTTLE_AUTH="1000/min",
-            SANDBOX_PUBLIC_URL=self.url,
-            SANDBOX_STATE=str(self.path / "sandbox-state.sqlite3"),
+            SANDBOX_URL=self.service_url,
+            SANDBOX_STATE=str(self.path / "sandbox-state"),
+            # each request's worker in the log: "<pid> <request line> <status>"
+            GUNICORN_CMD_ARGS="--access-logfile - --access-logformat 'worker=%(p)s %(r)s %(s)s'",
             **environment,
         )
         self.process = None
+        self.started = {}  # pid -> start time of every process seen, for the cleanup
         self.log = open(self.path / "server.log", "w")
         self._manage("migrate", "--noinput", "-v0")
         self._manage("createsuperuser", "--noinput", "--username", "admin", "--email", "a@x.org")
@@ -108,41 +140,70 @@ class SandboxServer:
             timeout=60,
         )
 
+    def manage(self, *args, timeout=60):
+        """A management command in its own process, as a person runs it beside the server."""
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
     def start(self):
-        command = [sys.executable, "-m", "gunicorn", "backend.wsgi", "-w", str(self.workers),
-                   "-b", f"fd://{self.socket.fileno()}", "--graceful-timeout", "5"]  # fmt: skip
-        if self.threads:
-            command += ["--worker-class", "gthread", "--threads", str(self.threads)]
+        command = [sys.executable, "manage.py", "sandbox", "serve", "--port", str(self.port),
+                   "--service-port", str(self.service_port), "--workers", str(self.workers),
+                   "--threads", str(self.threads), "--no-migrate"]  # fmt: skip
+        mark = len(self.logs())
         self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            pass_fds=(self.socket.fileno(),),
+            command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url + "/api/health/", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError(f"gunicorn did not start; see {self.log.name}")
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"sandbox serve exited {self.process.returncode}:\n{self.logs()[-3000:]}"
+                )
+            if "Backend: " in self.logs()[mark:]:  # printed once both answer
+                self.processes()
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"sandbox serve did not start:\n{self.logs()[-3000:]}")
+
+    def processes(self):
+        """The pids of `sandbox serve` and every process it started."""
+        if self.process is None:
+            return []
+        found = [self.process.pid, *descendants(self.process.pid)]
+        for pid in found:
+            self.started.setdefault(pid, started_at(pid))
+        return found
+
+    def kill_everything(self):
+        """kill -9 of every sandbox process at once (a power cut, an OOM killer)."""
+        pids = self.processes()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.process = None
+        return pids
 
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(15)
+                self.process.wait(30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                for pid in self.processes():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 self.process.wait(5)
         self.process = None
 
     def cleanup(self):
         self.stop()
-        self.socket.close()
+        leftover = [pid for pid, start in self.started.items() if start and alive(pid, start)]
+        for pid in leftover:  # never leave a process behind, even after a failed test
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.log.close()
         self.directory.cleanup()
         if self.postgres is not None:

@@ -1,8 +1,9 @@
-"""Slow journey (SLOW_TESTS=1): 3-D Secure finished in a real headless Chromium.
+"""Slow journeys (SLOW_TESTS=1): the sandbox service's pages in a real headless Chromium.
 
-The backend runs as it would for a mobile team (gunicorn, 2 threaded workers, sandbox mode,
-webhook forwarding on by default); the browser clicks the sandbox's buttons and the
-backend's payment settles within 2 s, with no manual webhook step.
+The sandbox runs as a mobile team runs it (`manage.py sandbox serve`: the service plus
+gunicorn with 2 threaded workers). The browser clicks the 3-D Secure page's buttons (the
+service hosts it, as Stripe hosts the issuer's) and the backend's payment settles
+within 2 s from the forwarded webhooks; then it opens the console and finds the payment.
 """
 
 import os
@@ -50,10 +51,10 @@ class BrowserThreeDSecureTests(SimpleTestCase):
         self.addCleanup(self.http.close)
         self.http.headers["Authorization"] = "Token " + self.server.token(self.http)
 
-    def pay_3ds(self):
+    def pay_3ds(self, **extra):
         answer = self.http.post(
             self.server.url + "/api/payments/",
-            json={"payment_method": "pm_card_threeDSecure2Required", "amount": 1500},
+            json={"payment_method": "pm_card_threeDSecure2Required", "amount": 1500, **extra},
             timeout=20,
         )
         self.assertEqual(answer.status_code, 202, answer.text)
@@ -72,7 +73,7 @@ class BrowserThreeDSecureTests(SimpleTestCase):
     def authenticate(self, intent, button):
         from selenium.webdriver.common.by import By
 
-        self.driver.get(f"{self.server.url}/sandbox/3ds/{intent}/")
+        self.driver.get(f"{self.server.service_url}/sandbox/3ds/{intent}/")
         self.assertEqual(self.driver.title, "3D Secure 2 Test Page")
         self.assertEqual(self.driver.find_element(By.ID, "intent").text, intent)
         from selenium.webdriver.support import expected_conditions
@@ -99,3 +100,54 @@ class BrowserThreeDSecureTests(SimpleTestCase):
         self.assertEqual(self.status_within(payment, 2), "failed", self.server.logs()[-2000:])
         detail = self.http.get(f"{self.server.url}/api/payments/{payment}/", timeout=5).json()
         self.assertEqual(detail["failure_code"], "payment_intent_authentication_failure")
+
+    def test_an_app_return_url_the_page_says_it_is_done(self):
+        from selenium.webdriver.common.by import By
+
+        payment, intent = self.pay_3ds(return_url="myapp://paid")
+        _, outcome = self.authenticate(intent, "Complete authentication")
+        self.assertEqual(outcome, "Authentication completed.")
+        self.assertEqual(self.driver.find_element(By.ID, "status").text, "succeeded")
+        back = self.driver.find_element(By.ID, "return").get_attribute("href")
+        self.assertTrue(back.startswith(f"myapp://paid?payment_intent={intent}"), back)
+        self.assertEqual(self.status_within(payment, 2), "succeeded")
+
+    def test_the_console_shows_the_payment_and_updates_live(self):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.wait import WebDriverWait
+
+        card = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}
+        paid = self.http.post(
+            self.server.url + "/api/payments/", json={**card, "amount": 4321}, timeout=20
+        )
+        self.assertEqual(paid.status_code, 201, paid.text)
+        charge = paid.json()["stripe_charge_id"]
+        self.driver.get(f"{self.server.service_url}/console/stripe")
+        self.assertIn("Sandbox console", self.driver.title)
+        table = self.driver.find_element(By.TAG_NAME, "main").text
+        self.assertIn(charge, table)
+        self.assertIn("43.21 USD", table)
+        # search by id, then open it
+        box = self.driver.find_element(By.NAME, "q")
+        box.send_keys(charge + "\n")
+        WebDriverWait(self.driver, 10).until(expected_conditions.url_contains("q="))
+        self.driver.find_element(By.LINK_TEXT, charge).click()
+        self.assertEqual(self.driver.find_element(By.ID, "object-id").text, charge)
+        # the event page shows the webhook delivered to the backend, and live updates arrive
+        self.driver.get(f"{self.server.service_url}/console/events")
+        WebDriverWait(self.driver, 10).until(
+            lambda driver: "delivered" in driver.find_element(By.TAG_NAME, "main").text
+        )
+        again = self.http.post(
+            self.server.url + "/api/payments/", json={**card, "amount": 555}, timeout=20
+        )
+        second = again.json()["stripe_charge_id"]
+        WebDriverWait(self.driver, 10).until(  # no reload: the page polls and swaps itself
+            lambda driver: second in driver.find_element(By.TAG_NAME, "main").text
+        )
+        if os.environ.get("SANDBOX_CONSOLE_SCREENSHOT"):
+            self.driver.set_window_size(1280, 760)
+            self.driver.get(f"{self.server.service_url}/console/events")
+            time.sleep(1.5)  # the live indicator's first poll
+            self.driver.save_screenshot(os.environ["SANDBOX_CONSOLE_SCREENSHOT"])

@@ -125,9 +125,11 @@ class OptOutTests(SimpleTestCase):
     @without_default_fakes
     def test_without_default_fakes_the_real_clients_run_under_the_guard(self):
         self.assertEqual(type(stripe.default_http_client).__name__, "RequestsClient")
-        self.assertEqual(settings.PUSH_API_URL, "https://api.pushwoosh.com/json/1.3/")
+        # as configured: in this test run (DEBUG on, no credentials) the sandbox service's
+        self.assertEqual(settings.PUSH_API_URL, f"{settings.SANDBOX_URL}/push/")
+        self.assertEqual(stripe.api_base, f"{settings.SANDBOX_URL}/stripe")
         with self.assertRaises(netguard.NetworkBlocked):
-            requests.post(settings.PUSH_API_URL + "createMessage", timeout=1)
+            requests.post("https://api.pushwoosh.com/json/1.3/createMessage", timeout=1)
 
     def test_the_defaults_are_back_after_the_block(self):
         with no_default_fakes():

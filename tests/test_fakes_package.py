@@ -132,8 +132,8 @@ class OldPathsTests(SimpleTestCase):
             "import django\n"
             "django.setup()\n"
             "import backend.testing, backend.fakeservices, backend.sandbox, payments.testing,"
-            " payments.testing.forwarding, payments.testing.sandbox, notifications.testing\n"
-            "import payments.sandbox_views, backend.management.commands.fakeservices\n"
+            " payments.testing.forwarding, payments.testing.service, notifications.testing\n"
+            "import backend.management.commands.fakeservices, backend.management.commands.sandbox\n"
         )
         finished = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
@@ -168,7 +168,7 @@ class IndependenceTests(SimpleTestCase):
         code = (
             "import sys, fakes, fakes.contract, fakes.transport, fakes.server, fakes.netguard,"
             " fakes.stripe, fakes.stripe.coverage, fakes.pushwoosh, fakes.todos,"
-            " fakes.pytest_plugin\n"
+            " fakes.pytest_plugin, fakes.service, fakes.service.app\n"
             "roots = {'django', 'rest_framework', 'drf_spectacular', 'knox', 'backend',"
             " 'accounts', 'payments', 'notifications'}\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & roots))\n"

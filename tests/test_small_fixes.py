@@ -17,7 +17,6 @@ from rest_framework.test import APIClient
 from backend.fakeservices import start_fake_services
 from notifications.models import NotificationLog
 from notifications.tasks import send_reminder
-from payments.testing import install_sandbox, stripe_globals
 
 User = get_user_model()
 
@@ -92,20 +91,6 @@ class PagesOutsideTheApiTests(TestCase):
                     response = getattr(self.client, method)("/nowhere/")
                     self.assertPage(response, "/nowhere/", 'href="/api/docs/"', "/api/")
 
-    def test_a_stale_3ds_link_says_what_happened_and_what_to_do(self):
-        self.enterContext(stripe_globals())
-        install_sandbox().engine.reset()
-        with override_settings(DEBUG=True):
-            response = self.client.get("/sandbox/3ds/pi_nope/")
-        self.assertPage(
-            response, "pi_nope", "stale or mistyped", "sandbox may have been reset",
-            "Start the payment again from the app",
-        )  # fmt: skip
-
-    def test_a_3ds_link_outside_sandbox_mode_says_so(self):
-        with override_settings(DEBUG=True):
-            self.assertPage(self.client.get("/sandbox/3ds/pi_123/"), "sandbox mode")
-
     def test_the_page_escapes_what_the_url_holds(self):
         with override_settings(DEBUG=True):
             response = self.client.get("/<script>alert(1)</script>/")
@@ -114,7 +99,7 @@ class PagesOutsideTheApiTests(TestCase):
 
     def test_a_missing_slash_still_redirects_outside_the_api(self):
         with override_settings(DEBUG=True):
-            self.assertEqual(self.client.get("/sandbox/3ds/pi_nope").status_code, 301)
+            self.assertEqual(self.client.get("/admin").status_code, 301)
 
     def test_the_favicon_is_a_real_icon_with_debug_on_and_off(self):
         for debug in (True, False):

@@ -23,6 +23,19 @@ INDEXED_FILTERS = {
 }
 
 
+def index_keys(obj):
+    """The list indexes an object goes in when it is stored: all of its type, and one per
+    indexed filter it has a value for (a store that keeps objects elsewhere rebuilds its
+    indexes from these)."""
+    name = obj["object"]
+    keys = [(name, None, None)]
+    for field in INDEXED_FILTERS.get(name, ()):
+        value = obj.get(field)
+        if isinstance(value, str):
+            keys.append((name, field, value))
+    return keys
+
+
 def sequence(object_id):
     """The store's counter at the end of an id (`ch_<12 hex><counter>`)."""
     tail = object_id.rsplit("_", 1)[-1][12:]
@@ -49,12 +62,8 @@ class Store:
     def store(self, obj):
         """Keep an object and index it by created (and by its indexed filters)."""
         self.objects[obj["id"]] = obj
-        name = obj["object"]
-        self._index_add((name, None, None), obj["id"])
-        for field in INDEXED_FILTERS.get(name, ()):
-            value = obj.get(field)
-            if isinstance(value, str):
-                self._index_add((name, field, value), obj["id"])
+        for key in index_keys(obj):
+            self._index_add(key, obj["id"])
         return obj
 
     def _index_add(self, key, object_id):

@@ -59,3 +59,21 @@ def wsgi_target(path="/api/stripe/webhook/", host="localhost"):
 
     post.description = f"this backend's {path} (in process)"
     return post
+
+
+class ForwardingEngine:
+    """An engine whose new events go to a WebhookForwarder after each request, as the
+    sandbox service forwards them (for tests that forward in process, with no service)."""
+
+    def __init__(self, engine, forwarder):
+        self.engine, self.forwarder = engine, forwarder
+        forwarder.on_delivered = engine.delivered.add
+
+    def handle(self, method, path, query, body, headers):
+        before = self.engine.event_count()
+        try:
+            return self.engine.handle(method, path, query, body, headers)
+        finally:
+            emitted = self.engine.events_since(before)
+            if emitted:
+                self.forwarder.enqueue(emitted)

@@ -26,7 +26,9 @@ setup and a fresh Idempotency-Key, it:
    once for real.
 
 The ledger invariant (payments.testing.ledger) is checked after every step and
-every delivery. The stripe library's own retries are off by default
+every delivery. The engine may be the sandbox service, over HTTP
+(payments.testing.service.ServiceStripe): the same journeys, faults scripted through
+its control API. The stripe library's own retries are off by default
 (library_retries=0) so each fault reaches the application; pass library_retries=2
 to check the library absorbs single faults instead, and webhooks_before_retry=True
 to have the first attempt's webhooks arrive before the client retries.
@@ -74,8 +76,9 @@ class CallFaults:
     calls the operation makes.
     """
 
-    def __init__(self, index=None, kind=None):
-        self.index, self.kind, self.calls = index, kind, []
+    def __init__(self, index=None, kind=None, plan=()):
+        # plan: the calls the probe made (a sandbox service strikes by endpoint, not count)
+        self.index, self.kind, self.calls, self.plan = index, kind, [], list(plan)
 
     def before_request(self, method, path):
         position = len(self.calls)
@@ -121,14 +124,19 @@ class ScenarioDriver:
         assert_ledger_matches(self.engine, pending_ok=pending_ok, msg=label)
 
     def request(self, operation, context, key, faults=None):
-        saved = self.engine.faults
-        if faults is not None:
-            self.engine.faults = faults
-        try:
-            with stripe_globals(max_network_retries=self.library_retries):
+        script = getattr(self.engine, "script", None)  # the sandbox service, over HTTP
+        if script is not None:
+            with script(faults), stripe_globals(max_network_retries=self.library_retries):
                 response = operation.request(self.test, context, key)
-        finally:
-            self.engine.faults = saved
+        else:
+            saved = self.engine.faults
+            if faults is not None:
+                self.engine.faults = faults
+            try:
+                with stripe_globals(max_network_retries=self.library_retries):
+                    response = operation.request(self.test, context, key)
+            finally:
+                self.engine.faults = saved
         self.test.assertNotEqual(response.status_code, 500, response.content)
         return response
 
@@ -196,15 +204,15 @@ class ScenarioDriver:
         self.test.assertTrue(made, f"{operation.name} made no Stripe call")
         for index in range(len(made)) if calls is None else calls:
             for kind in faults:
-                self.run_case(operation, index, kind, made[index])
+                self.run_case(operation, index, kind, made[index], made)
         return self.cases
 
-    def run_case(self, operation, index, kind, call):
+    def run_case(self, operation, index, kind, call, made=()):
         label = f"{operation.name}: {kind} at call {index} ({call})"
         context = operation.setup(self.test) if operation.setup else None
         mark = len(self.engine.events)
         key = self.new_key(operation)
-        first = self.request(operation, context, key, CallFaults(index, kind))
+        first = self.request(operation, context, key, CallFaults(index, kind, made))
         self.test.assertIn(first.status_code, {*operation.done, 503}, (label, first.content))
         if first.status_code == 503:
             self.test.assertIn("Retry-After", first, label)

@@ -1,4 +1,4 @@
-"""Mobile checkout: the sandbox curl flow, bad input (a clear 4xx, never a 500, nothing
+"""Mobile checkout: bad input (a clear 4xx, never a 500, nothing
 half-written), the fake's refusals as Stripe words them, and the OpenAPI schema."""
 
 import json
@@ -22,67 +22,9 @@ from payments.testing import (
     MockEphemeralKey,
     MockSetupIntent,
     fake_stripe,
-    install_sandbox,
-    shared_engine,
-    stripe_globals,
 )
 
 User = get_user_model()
-
-
-class SandboxCurlFlowTests(APITestCase):
-    """What docs/mobile-checkout.md's curl walk-through does, against the sandbox's in-process fake."""
-
-    def setUp(self):
-        self.enterContext(stripe_globals())
-        install_sandbox()
-        shared_engine.reset()
-        self.user = User.objects.create_user("curl")
-        self.client.force_authenticate(self.user)
-
-    def test_sheet_confirm_3ds_page_and_the_payment_settles(self):
-        sheet = self.client.post(reverse("payment-sheet"), {"amount": 1200}, format="json").json()
-        secret = sheet["payment_intent_client_secret"]
-        intent_id = secret.split("_secret_")[0]
-        confirm = self.client.generic(
-            "POST",
-            f"/api/sandbox/stripe/v1/payment_intents/{intent_id}/confirm",
-            f"client_secret={secret}&payment_method=pm_card_threeDSecure2Required",
-            content_type="application/x-www-form-urlencoded",
-            HTTP_AUTHORIZATION=f"Bearer {sheet['publishable_key']}",
-        )
-        self.assertEqual(confirm.status_code, 200, confirm.content)
-        self.assertEqual(json.loads(confirm.content)["status"], "requires_action")
-        page = self.client.get(f"/api/sandbox/3ds/{intent_id}/")
-        self.assertContains(page, "Complete authentication")
-        done = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "succeed"})
-        self.assertEqual(done.json(), {"id": intent_id, "status": "succeeded"})
-        payment = self.client.get(reverse("payment-detail", args=[sheet["payment"]["id"]])).json()
-        self.assertEqual((payment["status"], payment["card_last4"]), ("succeeded", "3220"))
-
-    def test_a_secret_key_call_with_the_publishable_key_is_refused(self):
-        answer = self.client.get(
-            "/api/sandbox/stripe/v1/customers", HTTP_AUTHORIZATION="Bearer pk_test_sandbox"
-        )
-        self.assertEqual(answer.status_code, 401)
-        self.assertIn("publishable API key", json.loads(answer.content)["error"]["message"])
-
-    def test_bad_3ds_requests(self):
-        self.assertEqual(self.client.get("/api/sandbox/3ds/pi_nope/").status_code, 404)
-        sheet = self.client.post(reverse("payment-sheet"), {"amount": 1200}, format="json").json()
-        intent_id = sheet["payment_intent_client_secret"].split("_secret_")[0]
-        wrong = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "maybe"})
-        self.assertEqual(wrong.status_code, 400)
-        early = self.client.post(f"/api/sandbox/3ds/{intent_id}/", {"result": "succeed"})
-        self.assertEqual(early.json()["error"]["code"], "intent_unexpected_state")
-
-
-class NotSandboxTests(APITestCase):
-    def test_sandbox_routes_are_404_outside_sandbox(self):
-        with fake_stripe():  # a fake for tests is not the sandbox's
-            stripe.default_http_client = None
-            self.assertEqual(self.client.get("/api/sandbox/stripe/v1/customers").status_code, 404)
-            self.assertEqual(self.client.get("/api/sandbox/3ds/pi_x/").status_code, 404)
 
 
 class BadInputTests(FakeStripeMixin, APITestCase):

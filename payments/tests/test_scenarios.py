@@ -27,6 +27,7 @@ from payments.testing import (
     signed_webhook,
 )
 from payments.testing.scenarios import FAULT_KINDS
+from payments.testing.service import SandboxServiceMixin
 
 User = get_user_model()
 SLOW = os.environ.get("SLOW_TESTS") == "1"
@@ -241,3 +242,8 @@ def run_threads(target, count):
         thread.start()
     for thread in threads:
         thread.join(60)
+
+
+class ScenarioDriverOverHTTPTests(SandboxServiceMixin, ScenarioDriverTests):
+    """Every journey above with Stripe the sandbox service, over HTTP, as in sandbox mode:
+    the faults scripted through its control API, the ledger read from it."""

@@ -15,6 +15,7 @@ from django.test import TestCase, TransactionTestCase, override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from fakes.service import start_service
 from fakes.stripe.forwarding import WebhookForwarder
 from payments.models import Payment, Refund
 from payments.testing import (
@@ -24,7 +25,8 @@ from payments.testing import (
     fake_stripe,
     stripe_globals,
 )
-from payments.testing.forwarding import wsgi_target
+from payments.testing.forwarding import ForwardingEngine, wsgi_target
+from payments.testing.service import NoSleepRequestsClient, SandboxServiceMixin, ServiceStripe
 from payments.tests.helpers import expect_stripe_unavailable
 
 User = get_user_model()
@@ -65,10 +67,11 @@ class Interleaving:
     def happened(self):
         return (self.webhook_read if self.order == "read during" else self.webhook_done).is_set()
 
-    def stripe_client(self, fake):
+    def stripe_client(self, base, *args, **kwargs):
+        """An instance of the stripe HTTP client class `base` that orders the two."""
         interleaving = self
 
-        class Client(FakeStripeHTTPClient):
+        class Client(base):
             def request(self, method, url, headers, post_data=None, **kwargs):
                 answer = super().request(method, url, headers, post_data, **kwargs)
                 if method == "post" and url.endswith("/v1/charges"):
@@ -79,7 +82,7 @@ class Interleaving:
                         interleaving.webhook_done.wait(interleaving.WAIT)
                 return answer
 
-        return Client(fake)
+        return Client(*args, **kwargs)
 
     def watch_webhook(self, execute, sql, params, many, context):
         if self.order == "read during" and self.read_started.is_set():
@@ -116,21 +119,56 @@ class Webhooks:
         self.engine = FakeStripe()
         test.enterContext(
             stripe_globals(
-                default_http_client=interleaving.stripe_client(self),
+                default_http_client=interleaving.stripe_client(
+                    FakeStripeHTTPClient, ForwardingEngine(self.engine, self.forwarder)
+                ),
                 api_key="sk_test_races",
             )
         )
 
-    def handle(self, method, path, query, body, headers):
-        """The engine's answer; the events it emitted go to the forwarder at once."""
-        before = self.engine.event_count()
-        answer = self.engine.handle(method, path, query, body, headers)
-        self.forwarder.enqueue(self.engine.events_since(before))
-        return answer
-
     def wait(self):
         assert self.forwarder.wait_idle(30), "webhooks still being delivered"
         assert self.forwarder.failed == [], self.forwarder.failed
+
+
+class ServiceWebhooks:
+    """The same, with Stripe the sandbox service over HTTP: its own delivery threads
+    forward each event the moment it is emitted (to this process's endpoint, in process)."""
+
+    def __init__(self, test, interleaving):
+        post = wsgi_target()
+
+        def deliver(url, payload, signature):
+            # The service may deliver before its answer has crossed the socket: the
+            # interleaving starts once the client has heard it, as over a real network.
+            interleaving.answered.wait(interleaving.WAIT)
+            try:
+                with connection.execute_wrapper(interleaving.watch_webhook):
+                    return post(payload, signature), ""
+            finally:
+                connection.close()
+                interleaving.webhook_done.set()
+
+        self.running = start_service(
+            forward_to="http://127.0.0.1/in-process", webhook_secret=SECRET,
+            webhook_target=deliver, retry_delays=(0.05, 0.1, 0.2),
+        )  # fmt: skip
+        test.addCleanup(self.running.stop)
+        self.engine = ServiceStripe(self.running.url)
+        test.addCleanup(self.engine.close)
+        test.enterContext(
+            stripe_globals(
+                api_base=self.running.url + "/stripe",
+                default_http_client=interleaving.stripe_client(NoSleepRequestsClient, timeout=10),
+                api_key="sk_test_races",
+                max_network_retries=0,
+            )
+        )
+
+    def wait(self):
+        deliveries = self.running.service.deliveries
+        assert deliveries.wait_idle(30), "webhooks still being delivered"
+        assert deliveries.counts["pending"] == deliveries.counts["failed"] == 0, deliveries.counts
 
 
 @override_settings(STRIPE_WEBHOOK_SECRET=SECRET, PAYMENTS_THROTTLE="10000/hour")
@@ -139,9 +177,11 @@ class PayThenReplayWhileTheWebhookLandsTests(LedgerAssertionsMixin, TransactionT
     threads: the request's, and the forwarder's delivering the webhook); the replay that
     follows must get the stored answer: never 409, never a half-settled row."""
 
+    webhooks_class = Webhooks
+
     def pay_then_replay(self, order):
         interleaving = Interleaving(order)
-        webhooks = Webhooks(self, interleaving)
+        webhooks = self.webhooks_class(self, interleaving)
         client = APIClient()
         client.force_authenticate(User.objects.create_user("ada"))
         bad, interleaved = [], 0
@@ -241,3 +281,17 @@ class LateReplayAfterRefundsTests(LedgerAssertionsMixin, TestCase):
         self.assertEqual((payment.status, payment.amount_refunded), ("refunded", 1200))
         self.assertEqual(Refund.objects.get().status, "succeeded")
         self.assertLedgerMatches(pending_ok=False)
+
+
+class PayThenReplayOverHTTPTests(PayThenReplayWhileTheWebhookLandsTests):
+    """The same races with the sandbox service as Stripe, over HTTP, forwarding itself."""
+
+    webhooks_class = ServiceWebhooks
+
+
+class LateReplayAfterRefundsOverHTTPTests(SandboxServiceMixin, LateReplayAfterRefundsTests):
+    """The same journeys on the sandbox service over HTTP (faults through its control API)."""
+
+    def setUp(self):
+        super().setUp()
+        self.enterContext(stripe_globals(max_network_retries=0))

@@ -3,14 +3,16 @@ and no transaction open while Stripe is called."""
 
 from unittest import mock
 
+import stripe
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.test import APITestCase
 
 from payments.models import Payment
-from payments.testing import FakeStripeMixin
+from payments.testing import FakeStripeMixin, signed_webhook
 
 User = get_user_model()
 CARD = {"exp_month": 12, "exp_year": 2034, "cvc": "123", "amount": 500}
@@ -115,3 +117,74 @@ class WritePathTests(FakeStripeMixin, APITestCase):
         self.assertEqual((payment.status, payment.response_body), ("pending", None))
         self.assertIsNone(payment.locked_until)  # a client retry may claim it at once
         self.assertTrue(payment.stripe_token_id)  # the token was made; its key replays it
+
+
+@override_settings(STRIPE_WEBHOOK_SECRET="whsec_write_path")
+class WebhookWritePathTests(FakeStripeMixin, APITestCase):
+    """A webhook repeating what the paying request settled reads the payment once and
+    writes nothing to it (no lock either); one that brings news is settled under the lock.
+    (The sandbox forwards every event: this is most of a sandbox payment's extra cost.)"""
+
+    def deliver(self, event):
+        body, header = signed_webhook(event, "whsec_write_path")
+        with CaptureQueriesContext(connection) as queries:
+            answer = self.client.generic(
+                "POST", reverse("stripe-webhook"), body, content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=header,
+            )  # fmt: skip
+        self.assertEqual(answer.status_code, 200, answer.content)
+        reads = [
+            q["sql"]
+            for q in queries.captured_queries
+            if q["sql"].startswith("SELECT") and f'FROM "{TABLE}"' in q["sql"]
+        ]
+        return reads, payment_writes(queries)
+
+    def test_a_repeat_reads_once_and_writes_nothing(self):
+        self.client.force_authenticate(User.objects.create_user("payer"))
+        paid = self.client.post(
+            reverse("payments"), {"number": "4242424242424242", **CARD}, format="json"
+        )
+        self.assertEqual(paid.status_code, 201)
+        [event] = [e for e in self.stripe.events if e["type"] == "charge.succeeded"]
+        reads, writes = self.deliver(event)
+        self.assertEqual((len(reads), writes), (1, []))
+        self.assertNotIn("FOR UPDATE", " ".join(reads))
+
+    def test_news_is_settled_under_the_lock(self):
+        user = User.objects.create_user("payer")
+        payment = Payment.objects.create(owner=user, amount=500, currency="usd", method="token")
+        charge = stripe.Charge.create(
+            amount=500, currency="usd", source="tok_visa", metadata={"payment_id": str(payment.pk)}
+        )
+        [event] = [e for e in self.stripe.events if e["type"] == "charge.succeeded"]
+        reads, writes = self.deliver(event)
+        self.assertEqual(writes, ["UPDATE"])
+        self.assertEqual(len(reads), 2)  # the unlocked look, then the locked read
+        payment.refresh_from_db()
+        self.assertEqual((payment.status, payment.stripe_charge_id), ("succeeded", charge.id))
+
+    def test_an_apply_that_writes_other_rows_is_never_tried_unlocked(self):
+        # A charge carrying its refund list upserts Refund rows: that may only happen under
+        # the payment's lock (two webhooks racing once made duplicate Refund rows).
+        from payments import settlement
+
+        self.client.force_authenticate(User.objects.create_user("payer"))
+        paid = self.client.post(
+            reverse("payments"), {"number": "4242424242424242", **CARD}, format="json"
+        )
+        payment = Payment.objects.get(pk=paid.json()["id"])
+        charge = stripe.Charge.retrieve(payment.stripe_charge_id, expand=["refunds"])
+        depths, baseline = [], len(connection.atomic_blocks)
+        real_upsert = settlement.upsert_refund
+
+        def watched(row, obj):
+            depths.append(len(connection.atomic_blocks) - baseline)
+            return real_upsert(row, obj)
+
+        stripe.Refund.create(charge=charge.id, amount=100)
+        charge = stripe.Charge.retrieve(charge.id, expand=["refunds"])
+        with mock.patch.object(settlement, "upsert_refund", watched):
+            settlement.settle_charge(payment, charge.to_dict(), fresh=True)
+        self.assertTrue(depths)
+        self.assertNotIn(0, depths)  # every upsert inside settle's transaction

@@ -1,27 +1,63 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from backend.fakeservices import default_mounts, forwarding_stripe
-from backend.sandbox_store import new_webhook_secret
-from fakes.pushwoosh import FAKE_APPLICATION, FAKE_AUTH
-from fakes.server import FakeServer
+from fakes.service import app
 
 
 class Command(BaseCommand):
     help = (
-        "Serve the fake third-party services over HTTP on 127.0.0.1: Stripe under /stripe, "
-        "the push provider under /push, the todo API under /todos-api. With --forward-to, "
-        "every event the fake Stripe emits is POSTed there, signed, like "
-        "`stripe listen --forward-to`."
+        "Run the sandbox service in this process (fakes.service): the fake Stripe under "
+        "/stripe, the push provider under /push, the todo API under /todos-api, their state "
+        "kept durable in SANDBOX_STATE, the control API under /control, the console under "
+        "/console, the 3-D Secure page under /sandbox/3ds/<intent>/. With --forward-to, every "
+        "Stripe event is POSTed there, signed, like `stripe listen --forward-to`. "
+        "docs/sandbox.md is the guide."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8765, help="Port (0 picks a free one).")
+        default_port = urlsplit(settings.SANDBOX_URL).port or app.DEFAULT_PORT
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=default_port,
+            help="port (default: SANDBOX_URL's; 0: a free one)",
+        )
+        parser.add_argument(
+            "--bind", default="127.0.0.1", help="address (beyond loopback needs a console password)"
+        )
+        parser.add_argument(
+            "--state",
+            default=settings.SANDBOX_STATE,
+            help="state directory (default: SANDBOX_STATE), or 'memory'",
+        )
         parser.add_argument(
             "--forward-to",
             metavar="URL",
-            help="Deliver webhooks to this loopback URL, e.g. "
-            "http://127.0.0.1:8000/api/stripe/webhook/ (retried until acknowledged).",
+            help="deliver webhooks here, signed, e.g. http://127.0.0.1:8000/api/stripe/webhook/",
         )
+        parser.add_argument(
+            "--webhook-secret",
+            metavar="SECRET",
+            help="sign them with this whsec_... (default: the state's, else a new one, printed)",
+        )
+        parser.add_argument(
+            "--webhook-retries",
+            default="test",
+            help="'test' (Stripe test mode: 3 retries over hours), 'live', or seconds: 1,5,30",
+        )
+        parser.add_argument(
+            "--public-url",
+            default=settings.SANDBOX_PUBLIC_URL or None,
+            help="the address browsers reach the service at (default: SANDBOX_PUBLIC_URL)",
+        )
+        parser.add_argument(
+            "--console-password",
+            default=settings.SANDBOX_CONSOLE_PASSWORD or None,
+            help="guard /console and /control (default: SANDBOX_CONSOLE_PASSWORD)",
+        )
+        parser.add_argument("--fsync", action="store_true", help="fsync every journal write")
         parser.add_argument(
             "--stripe-mock",
             action="store_true",
@@ -34,53 +70,19 @@ class Command(BaseCommand):
             action="store_true",
             help="Answer compact JSON rather than api.stripe.com's indented JSON (faster).",
         )
-        parser.add_argument(
-            "--webhook-secret",
-            metavar="SECRET",
-            help="Sign webhooks with this secret (default: a new whsec_... printed at start); "
-            "give the backend the same as STRIPE_WEBHOOK_SECRET.",
-        )
 
-    def handle(self, *args, port, forward_to=None, webhook_secret=None, stripe_mock=False,
-               compact_json=False, **options):  # fmt: skip
-        if webhook_secret and not forward_to:
+    def handle(self, *args, **options):
+        if options["webhook_secret"] and not options["forward_to"]:
             raise CommandError("--webhook-secret signs forwarded webhooks: add --forward-to URL")
-        secret = webhook_secret or new_webhook_secret()
+        argv = ["--port", str(options["port"]), "--bind", options["bind"]]
+        argv += ["--state", options["state"], "--webhook-retries", options["webhook_retries"]]
+        for name in ("forward_to", "webhook_secret", "public_url", "console_password"):
+            if options[name]:
+                argv += [f"--{name.replace('_', '-')}", options[name]]
+        for flag in ("fsync", "stripe_mock", "compact_json"):
+            if options[flag]:
+                argv.append(f"--{flag.replace('_', '-')}")
         try:
-            stripe_fake, forwarder = forwarding_stripe(forward_to, secret)
-        except ValueError as error:
+            app.run(app.parser().parse_args(argv), self.stdout)
+        except app.ServiceError as error:
             raise CommandError(str(error)) from error
-        stripe_fake.engine.stripe_mock = stripe_mock
-        stripe_fake.engine.compact_json = compact_json
-        mounts = default_mounts(stripe_fake)
-        if stripe_mock:
-            mounts["/"] = stripe_fake  # http://127.0.0.1:PORT/v1/..., as stripe-mock serves
-        try:
-            server = FakeServer(mounts, port=port, freeze_gc=True)
-        except OSError as error:
-            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {error}") from error
-        base = server.url
-        stripe_fake.public_url = base  # 3-D Secure links: {base}/sandbox/3ds/<pi_...>/
-        self.stdout.write(f"Fake services on {base} (Ctrl-C to stop)")
-        for prefix in server.mounts:
-            self.stdout.write(f"  {base}{prefix}/")
-        self.stdout.write(f"3-D Secure page: {base}/sandbox/3ds/<pi_...>/")
-        environment = (
-            f"STRIPE_SECRET_KEY=sk_test_local STRIPE_API_BASE={base}/stripe "
-            f"PUSH_API_URL={base}/push/ PUSH_APPLICATION={FAKE_APPLICATION} "
-            f"PUSH_AUTH_KEY={FAKE_AUTH} TODOS_API_URL={base}/todos-api/"
-        )
-        if forwarder is not None:
-            self.stdout.write(f"Forwarding webhooks to {forward_to}")
-            self.stdout.write(f"Your webhook signing secret is {secret}")
-            environment += f" STRIPE_WEBHOOK_SECRET={secret}"
-        self.stdout.write("Point a backend at them with:")
-        self.stdout.write(f"  {environment}")
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
-            if forwarder is not None:
-                forwarder.stop()

@@ -1,6 +1,5 @@
 from django.core.management.base import BaseCommand
 
-from backend import sandbox
 from notifications.reminders import describe
 from notifications.tasks import retry_pending
 
@@ -12,6 +11,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        sandbox.activate()
         summary = retry_pending()
         self.stdout.write(describe(summary))

@@ -1,6 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from backend import sandbox
 from notifications.reminders import describe
 from notifications.tasks import send_reminder
 from notifications.todos import TodoApiError
@@ -15,7 +14,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run, **options):
-        sandbox.activate()
         self.stdout.write("Reading todos...")
         try:
             summary = send_reminder(dry_run=dry_run)

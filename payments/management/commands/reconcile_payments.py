@@ -1,8 +1,7 @@
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from backend import sandbox, sandbox_store
 from payments.holds import expire_holds
 from payments.reconciliation import reconcile_pending, reconcile_refunds
 
@@ -24,18 +23,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, older_than, **options):
-        if "stripe" in sandbox.wanted():
-            if sandbox_store.from_settings().location == "memory":
-                # The fake Stripe's records live inside each server process: this process
-                # would see an empty Stripe and mark every pending payment never charged.
-                raise CommandError(
-                    "Sandbox mode with SANDBOX_STATE=memory: the fake Stripe's records live "
-                    "in the server process, so there is nothing here to reconcile against. "
-                    "Use the default file state, or run `manage.py fakeservices` and point "
-                    "both the server and this command at it (STRIPE_SECRET_KEY=sk_test_local "
-                    "STRIPE_API_BASE=http://127.0.0.1:8765/stripe)."
-                )
-            sandbox.activate()  # the shared sandbox state every server worker uses
         totals = reconcile_pending(timedelta(seconds=older_than), report=self.stdout.write)
         holds = expire_holds(report=self.stdout.write)
         self.stdout.write(f"released {holds['expired']} expired holds ({holds['errors']} errors)")
