@@ -190,37 +190,36 @@ def shown_pairs(comment):
 @slow_test
 class ReadmeTourTests(SimpleTestCase):
     """The README's five-minute tour, its shell blocks run as written, against `make run`'s
-    server (same commands: migrate, then runserver in sandbox mode) on a free port."""
+    sandbox (the same command: `sandbox serve --runserver`, the sandbox service beside the
+    backend) on free ports, with a state folder of its own."""
 
     def setUp(self):
         if not shutil.which("curl"):
             raise AssertionError("the README tour needs curl: apt-get install -y curl")
         self.folder = self.enterContext(tempfile.TemporaryDirectory())
-        self.port = free_port()
+        self.port, self.service_port = free_port(), free_port()
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PUSH_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("STRIPE_", "PUSH_", "SANDBOX_"))
+            },
             "DATABASE_URL": f"sqlite:///{self.folder}/db.sqlite3",
-            "SANDBOX_PUBLIC_URL": f"http://localhost:{self.port}",
+            "SANDBOX_URL": f"http://127.0.0.1:{self.service_port}",
+            "SANDBOX_STATE": str(Path(self.folder, "sandbox-state")),
             "DEBUG": "true",
         }
-        for name in (
-            "TODOS_API_URL",
-            "SANDBOX_STATE",
-            "CELERY_BROKER_URL",
-            "DJANGO_SETTINGS_MODULE",
-        ):
+        for name in ("TODOS_API_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE"):
             self.env.pop(name, None)
         manage = [sys.executable, str(ROOT / "manage.py")]
-        subprocess.run([*manage, "migrate", "--noinput"], env=self.env, cwd=ROOT, check=True,
-                       capture_output=True, timeout=120)  # fmt: skip
         log = open(Path(self.folder, "server.log"), "w")  # closed at cleanup
         self.addCleanup(log.close)
         server = subprocess.Popen(
-            [*manage, "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            [*manage, "sandbox", "serve", "--runserver", "--port", str(self.port)],
             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        self.addCleanup(server.wait, 10)
-        self.addCleanup(server.terminate)
+        self.addCleanup(server.wait, 15)
+        self.addCleanup(server.terminate)  # SIGTERM: `sandbox serve` stops what it started
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -234,6 +233,7 @@ class ReadmeTourTests(SimpleTestCase):
 
     def bash(self, script):
         script = script.replace("localhost:8000", f"localhost:{self.port}")
+        script = script.replace("localhost:8765", f"localhost:{self.service_port}")
         finished = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=self.env,
                                   capture_output=True, text=True, timeout=60)  # fmt: skip
         self.assertEqual(finished.returncode, 0, finished.stdout + finished.stderr)
