@@ -252,11 +252,15 @@ class EngineResource:
     engine_path = ""
 
     @classmethod
-    def _engine_call(cls, method, path, params, api_key=None, idempotency_key=None):
+    def _engine_call(
+        cls, method, path, params, api_key=None, idempotency_key=None, stripe_account=None
+    ):
         key = api_key or stripe.api_key or TEST_API_KEY
         headers = CaseInsensitiveDict({"Authorization": f"Bearer {key}"})
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        if stripe_account:  # as stripe-python sends `stripe_account=` (connect.py)
+            headers["Stripe-Account"] = stripe_account
         form = encode_form(params)
         query, body = (form, b"") if method == "GET" else ("", form.encode())
         try:
@@ -272,15 +276,20 @@ class EngineResource:
 
     @classmethod
     def create(cls, api_key=None, idempotency_key=None, stripe_account=None, **params):
-        return cls._engine_call("POST", cls.engine_path, params, api_key, idempotency_key)
+        return cls._engine_call(
+            "POST", cls.engine_path, params, api_key, idempotency_key, stripe_account
+        )
 
     @classmethod
-    def retrieve(cls, id, api_key=None, **params):
-        return cls._engine_call("GET", f"{cls.engine_path}/{id}", params, api_key)
+    def retrieve(cls, id, api_key=None, stripe_account=None, **params):
+        path = f"{cls.engine_path}/{id}"
+        return cls._engine_call("GET", path, params, api_key, stripe_account=stripe_account)
 
     @classmethod
-    def list(cls, api_key=None, **params):
-        return cls._engine_call("GET", cls.engine_path, params, api_key)
+    def list(cls, api_key=None, stripe_account=None, **params):
+        return cls._engine_call(
+            "GET", cls.engine_path, params, api_key, stripe_account=stripe_account
+        )
 
 
 class MockToken(EngineResource, stripe.Token):

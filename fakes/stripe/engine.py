@@ -21,6 +21,7 @@ import threading
 
 from fakes.contract import FaultPlan
 from fakes.stripe.client_side import ClientSide
+from fakes.stripe.connect import Connect
 from fakes.stripe.events import Events, sign_webhook
 from fakes.stripe.generic import Generic
 from fakes.stripe.pipeline import Pipeline
@@ -120,6 +121,7 @@ MODELLED = frozenset(
 class FakeStripe(
     Pipeline,
     ClientSide,
+    Connect,
     Store,
     Events,
     Generic,
@@ -141,7 +143,8 @@ class FakeStripe(
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
-             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures")  # fmt: skip
+             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures",
+             "_account_of")  # fmt: skip
 
     def __init__(self, *, compact_json=False, stripe_mock=False):
         """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);
@@ -161,6 +164,7 @@ class FakeStripe(
             self._reset_pipeline()
             self._reset_generic()
             self._reset_balance()
+            self._reset_connect()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self._refunds_due = []  # [refund id, final status] for settle_refunds()
             self._set_up = set()  # payment methods authenticated for off-session use
@@ -217,4 +221,5 @@ class FakeStripe(
         """Replace the state with one from dump_state (e.g. in another process)."""
         with self._lock:
             for name in self.STATE:
-                setattr(self, name, copy.deepcopy(state[name]))
+                if name in state:  # (a dump made before an attribute existed: it keeps its value)
+                    setattr(self, name, copy.deepcopy(state[name]))

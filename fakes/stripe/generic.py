@@ -265,6 +265,8 @@ class Generic:
                 return {"id": ids[-1], "object": name, "deleted": True}
             self._update(found, cls, params, path)
             return found
+        if kind == "retrieve" and name == "account" and isinstance(self._account, str):
+            return self.objects[self._account]  # GET /v1/account as a connected account
         if kind == "retrieve":  # a singleton such as /v1/balance
             return build(cls, params, path)
         if kind == "action" and ids:
@@ -310,6 +312,7 @@ class Generic:
             # counter, so it sorts first in its index (store.sequence is -1)
             obj["id"] = given_id
             self.objects[given_id] = obj
+            self._own(given_id)  # (a connected account's, when made with its header)
             bisect.insort(self._indexes.setdefault((name, None, None), []), given_id, key=sequence)
         elif "id" in obj:
             obj["id"] = self.new_id(prefix_for(name))

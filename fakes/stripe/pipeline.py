@@ -119,6 +119,7 @@ class Pipeline:
                 status, payload, extra = error.status, {"error": error.body}, {}
             finally:
                 self._request_id = self._idempotency_key = None
+                self._end_connected_request()  # (connect.py) the harness sees every account
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
             headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
@@ -142,7 +143,11 @@ class Pipeline:
             )
         if self.stripe_mock and self._fixtures:
             self._drop_fixtures()
+        from_form = params.get("_stripe_account")  # (dropped with Stripe.js's parameters)
         api_key = self._authenticate(headers, params, endpoint)
+        self._account = self._connected_account(headers, from_form, api_key, endpoint)
+        self._check_account_path(endpoint, ids)
+        self._check_scope(ids)
         if not api_key.startswith(("sk_", "rk_")):
             self._check_client_key(api_key, endpoint, params, ids)
         else:
@@ -161,7 +166,11 @@ class Pipeline:
         declared.validate(endpoint, params)
         expand = self._expansions(params.pop("expand", None), endpoint)
         key = headers.get("Idempotency-Key") if method == "POST" else None
-        result = self._replay(api_key, key, method, path, params) if key else None
+        if key and self._account:  # a connected account's keys are its own (connect.py)
+            key_scope = f"{api_key}\n{self._account}"
+        else:
+            key_scope = api_key
+        result = self._replay(key_scope, key, method, path, params) if key else None
         if result is None:
             self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
@@ -176,7 +185,7 @@ class Pipeline:
             # Like Stripe, keep the answer once the endpoint ran (success or a card error),
             # not when the parameters failed validation: fixed parameters may reuse the key.
             if key and (status == 200 or status == 402):
-                self._idempotent[f"{api_key}\n{key}"] = [
+                self._idempotent[f"{key_scope}\n{key}"] = [
                     fingerprint(method, path, params),
                     status,
                     payload,
