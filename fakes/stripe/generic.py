@@ -154,6 +154,24 @@ def echo(value, annotation, path, depth):
     return value
 
 
+def resource_list_fields(cls):
+    """{field: item class} for the fields a resource declares as a list of whole objects of
+    another resource (a `List["TaxRate"]`, not an expandable `List[str | Discount]`): a
+    request names them by id, the answer holds the objects (an invoice item's `tax_rates`)."""
+    found = {}
+    for name, annotation, _ in fields_of(cls):
+        for member in _members(annotation):
+            if typing.get_origin(member) is not list:
+                continue
+            (item,) = typing.get_args(member) or (None,)
+            if typing.get_origin(item) is typing.Union:
+                continue
+            item_cls = _class_of(item) if item is not None else None
+            if item_cls is not None and getattr(item_cls, "OBJECT_NAME", None):
+                found[name] = item_cls
+    return found
+
+
 def shaped(cls, name, params):
     """A request parameter as field `name` of a resource declares it (None if not given)."""
     if params.get(name) in (None, ""):
@@ -264,6 +282,7 @@ class Generic:
                 del self.objects[ids[-1]]
                 return {"id": ids[-1], "object": name, "deleted": True}
             self._update(found, cls, params, path)
+            self._resolve_resource_lists(found, cls, params)
             return found
         if kind == "retrieve" and name == "account" and isinstance(self._account, str):
             return self.objects[self._account]  # GET /v1/account as a connected account
@@ -278,6 +297,8 @@ class Generic:
                 self._act(found, cls, path)
                 return found
         # create (top level or nested under its parent)
+        if path == "/v1/invoices/create_preview":
+            self._check_invoice_preview(params)  # (subscriptions.py)
         currency = params.get("currency")
         if kind == "create" and isinstance(currency, str) and currency.lower() not in PRESENTMENT:
             raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
@@ -292,6 +313,7 @@ class Generic:
         if given_id is not None and given_id in self.objects:
             raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
         obj = build(cls, params, path, object_id=None)
+        self._resolve_resource_lists(obj, cls, params)
         if name in INITIAL_STATUS and "status" in obj:
             obj["status"] = INITIAL_STATUS[name]
         if name == "price":
@@ -300,6 +322,10 @@ class Generic:
             obj["type"] = "recurring" if params.get("recurring") else "one_time"
             if params.get("unit_amount") is not None and not params.get("unit_amount_decimal"):
                 obj["unit_amount_decimal"] = str(params["unit_amount"])
+        if name == "invoiceitem":
+            # as docs.stripe.com/api/invoiceitems/create answers: quantity 1, tax_rates []
+            obj["quantity"] = obj.get("quantity") or 1
+            obj["tax_rates"] = obj.get("tax_rates") or []
         if name == "plan" and params.get("amount") is not None:
             obj["amount_decimal"] = str(params["amount"])
         if "active" in obj and "active" not in params and isinstance(obj["active"], bool):
@@ -336,6 +362,20 @@ class Generic:
         values = {str(v) for m in _members(annotation) for v in typing.get_args(m)}
         if status in values or not values:  # (a plain `str` status takes any)
             found["status"] = status
+
+    def _resolve_resource_lists(self, obj, cls, params):
+        """Ids given for a list of whole objects (`tax_rates[]=txr_...`) become the objects, as
+        Stripe answers them; an id the account does not have is resource_missing."""
+        for name, item_cls in resource_list_fields(cls).items():
+            given = params.get(name)
+            if not isinstance(given, list) or name not in obj:
+                continue
+            obj[name] = [
+                dict(self.lookup(value, item_cls.OBJECT_NAME, f"{name}[{index}]"))
+                if isinstance(value, str)
+                else value
+                for index, value in enumerate(given)
+            ]
 
     def generic_create(self, object_name, params):
         """A generic object created as POST /v1/<its resource>s would create it."""
