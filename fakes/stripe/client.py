@@ -14,6 +14,7 @@ harness set (`set_default_engine`), else the process's `shared_engine`.
 """
 
 import contextlib
+import io
 import json
 from urllib.parse import urlencode, urlsplit
 
@@ -98,7 +99,10 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
             raise connection_error(fault) from None
         return answer.body, answer.status, CaseInsensitiveDict(answer.headers)
 
-    request_stream = request
+    def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
+        """A streamed answer (the quote PDF) as stripe-python reads one: a file-like body."""
+        body, status, answer_headers = self.request(method, url, headers, post_data)
+        return io.BytesIO(body), status, answer_headers
 
     def close(self):
         pass
@@ -128,7 +132,12 @@ class DefaultFakeStripeClient(FakeStripeHTTPClient):
             return self._real.request(method, url, headers, post_data)
         return super().request(method, url, headers, post_data, _usage=_usage)
 
-    request_stream = request
+    def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
+        if requests_send_patched():
+            if self._real is None:
+                self._real = stripe.RequestsClient(timeout=10)
+            return self._real.request_stream(method, url, headers, post_data)
+        return super().request_stream(method, url, headers, post_data, _usage=_usage)
 
 
 STRIPE_GLOBALS = ("api_key", "api_base", "upload_api_base", "default_http_client",

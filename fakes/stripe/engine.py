@@ -31,6 +31,7 @@ from fakes.stripe.resources.customers import CustomerAccounts, Customers, Custom
 from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
 from fakes.stripe.resources.payment_intents import PaymentIntents
 from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
+from fakes.stripe.resources.quotes import Quotes
 from fakes.stripe.resources.setup_intents import SetupIntents
 from fakes.stripe.resources.subscriptions import Subscriptions
 from fakes.stripe.resources.tokens import Tokens
@@ -106,6 +107,7 @@ STATEFUL = {
     ("GET", "/v1/balance"): Balance.retrieve_balance,
     ("GET", "/v1/balance_transactions"): Balance.list_balance_transactions,
     ("GET", "/v1/balance_transactions/{id}"): Balance.retrieve_balance_transaction,
+    ("GET", "/v1/quotes/{quote}/pdf"): Quotes.quote_pdf,  # bytes: application/pdf
     ("GET", "/v1/events"): listing("event", "type"),
     ("GET", "/v1/events/{id}"): retrieve("event"),
 }
@@ -137,6 +139,7 @@ class FakeStripe(
     CustomerSources,
     EphemeralKeys,
     Subscriptions,
+    Quotes,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 

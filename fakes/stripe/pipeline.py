@@ -174,6 +174,7 @@ class Pipeline:
         if result is None:
             self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
+            extra = {"Fake-Stripe-Generic": "true"} if generic else {}
             try:
                 status, payload = (
                     200,
@@ -181,7 +182,10 @@ class Pipeline:
                 )
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
-            payload = self._encode(payload)  # once: the answer, and the stored answer
+            if isinstance(payload, bytes):  # a file (the quote PDF), not JSON
+                extra["Content-Type"] = "application/pdf"
+            else:
+                payload = self._encode(payload)  # once: the answer, and the stored answer
             # Like Stripe, keep the answer once the endpoint ran (success or a card error),
             # not when the parameters failed validation: fixed parameters may reuse the key.
             if key and (status == 200 or status == 402):
@@ -191,7 +195,7 @@ class Pipeline:
                     payload,
                     request_id,
                 ]
-            result = status, payload, {"Fake-Stripe-Generic": "true"} if generic else {}
+            result = status, payload, extra
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
         return result

@@ -1,7 +1,7 @@
 """The route table, derived once from stripe-python's own service classes.
 
 Every service class (`stripe/**/_*_service.py`) makes one `self._request(method, path, ...)`
-call per public method, with a literal path or a literal `.format(...)`-ed with ids; its
+call per public method (`self._request_stream` for a byte stream: the quote PDF), with a literal path or a literal `.format(...)`-ed with ids; its
 `params` argument is annotated with the params TypedDict and its return with the resource
 class. Parsing the files with `ast` gives every endpoint of the library the backend installs,
 so the fake is always in step with it. Literal paths win over templates
@@ -110,7 +110,7 @@ def _endpoints_in(path):
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "_request"
+                    and node.func.attr in ("_request", "_request_stream")
                     and len(node.args) >= 2
                 ):
                     method, template = node.args[0], _path_of(node.args[1])
