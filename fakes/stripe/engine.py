@@ -57,6 +57,9 @@ STATEFUL = {
     ("GET", "/v1/charges"): listing("charge", "customer", "payment_intent"),
     ("GET", "/v1/charges/{charge}"): retrieve("charge"),
     ("POST", "/v1/charges/{charge}/capture"): Charges.capture_charge,
+    # the legacy routes a charge's `refunds` list object reaches (stripe.Charge's own)
+    ("GET", "/v1/charges/{charge}/refunds"): Charges.list_charge_refunds,
+    ("GET", "/v1/charges/{charge}/refunds/{refund}"): Charges.retrieve_charge_refund,
     ("POST", "/v1/refunds"): Charges.create_refund,
     ("GET", "/v1/refunds/{refund}"): retrieve("refund"),
     ("GET", "/v1/refunds"): listing("refund", "charge", "payment_intent"),

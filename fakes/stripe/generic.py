@@ -172,6 +172,47 @@ def resource_list_fields(cls):
     return found
 
 
+@functools.cache
+def list_fields(cls):
+    """{field: item class} for a resource's `ListObject[...]` fields of one resource type."""
+    found = {}
+    for name, annotation, _ in fields_of(cls):
+        for member in _members(annotation):
+            origin = typing.get_origin(member) or member
+            if not (isinstance(origin, type) and issubclass(origin, stripe.ListObject)):
+                continue
+            (item,) = typing.get_args(member) or (None,)
+            if item is None or typing.get_origin(item) is typing.Union:
+                continue
+            item_cls = _class_of(item)
+            if item_cls is not None and getattr(item_cls, "OBJECT_NAME", None):
+                found[name] = item_cls
+    return found
+
+
+@functools.cache
+def _retrieve_templates(cls):
+    from fakes.stripe.routes import endpoints
+
+    return tuple(
+        e.template
+        for e in endpoints()
+        if e.method == "GET" and e.kind == "retrieve" and e.template.endswith("}")
+        and e.template.count("{") == 1 and e.resource_class() is cls
+    )  # fmt: skip
+
+
+def sublist_url(cls, object_id, field):
+    """The URL that lists an object's sub-list (/v1/invoices/in_1/lines), from the routes."""
+    from fakes.stripe.routes import endpoints
+
+    listed = {(e.method, e.template) for e in endpoints()}
+    for template in _retrieve_templates(cls):
+        if ("GET", f"{template}/{field}") in listed:
+            return f"{template[: template.rfind('{')]}{object_id}/{field}"
+    return f"/v1/{cls.OBJECT_NAME}s/{object_id}/{field}"
+
+
 def shaped(cls, name, params):
     """A request parameter as field `name` of a resource declares it (None if not given)."""
     if params.get(name) in (None, ""):
@@ -219,7 +260,7 @@ class Generic:
             self.objects.pop(object_id, None)
         self._fixtures.clear()
 
-    def fixture(self, object_name, object_id=None):
+    def fixture(self, object_name, object_id=None, nested=True):
         """stripe-mock-compatible mode: a complete object of the resource for an id the fake
         never issued (or a new id), shaped by the declarations, stored from then on so later
         calls see the same object. None when stripe-python declares no such resource."""
@@ -233,7 +274,32 @@ class Generic:
             return obj
         self.objects[obj["id"]] = obj
         self._fixtures.add(obj["id"])
+        if nested:
+            self._fixture_lists(obj, cls)
         return obj
+
+    def _fixture_under(self, object_name, ids, path):
+        """A fixture named by a nested URL (/v1/application_fees/{fee}/refunds/{id}): its
+        fields named like the URL's parents hold their ids, as stripe-mock answers (so
+        `refund.save()` posts back to the same URL)."""
+        obj = self.fixture(object_name, ids[-1])
+        names = [name.strip("{}") for name in re.findall(r"\{[^}]*\}", path)]
+        for name, value in zip(names[:-1], ids[:-1], strict=False):
+            if obj is not None and obj.get(name) in ("", None) and name in obj:
+                obj[name] = value
+        return obj
+
+    def _fixture_lists(self, obj, cls):
+        """A fixture's sub-lists (an invoice's `lines`, a charge's `refunds`, an application
+        fee's `refunds`) hold one object, at the URL that lists them, as stripe-mock's
+        fixtures do: stripe-python's tests read `invoice.lines.data[0]` and call
+        `charge.refunds.retrieve(id)` (GET {url}/{id})."""
+        for name, item_cls in list_fields(cls).items():
+            item = self.fixture(item_cls.OBJECT_NAME, nested=False)
+            if item is None:
+                continue
+            obj[name] = {"object": "list", "data": [item], "has_more": False,
+                         "url": sublist_url(cls, obj["id"], name)}  # fmt: skip
 
     def generic(self, endpoint, params, ids):
         cls = endpoint.resource_class()
@@ -259,7 +325,7 @@ class Generic:
         if kind in ("retrieve", "update", "delete") and ids:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
-                found = self.fixture(name, ids[-1])
+                found = self._fixture_under(name, ids, path)
             if self.stripe_mock and not path.endswith("}") and (found or {}).get("object") != name:
                 # a singleton under its parent (/v1/customers/{customer}/cash_balance)
                 singleton = build(cls, params, path)
@@ -291,7 +357,7 @@ class Generic:
         if kind == "action" and ids:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
-                found = self.fixture(name, ids[-1])
+                found = self._fixture_under(name, ids, path)
             if found is not None and found.get("object") == name:
                 self._update(found, cls, params, path)
                 self._act(found, cls, path)
@@ -413,13 +479,19 @@ class Generic:
                 matches.append(obj)
         data = matches[start : start + limit]
         more = len(matches) > start + limit
-        return {
+        answer = {
             "object": "search_result",
             "data": data,
             "has_more": more,
             "next_page": str(start + limit) if more else None,
             "url": path,
         }
+        if self.stripe_mock:
+            # stripe-mock answers a search from its fixture: one object, with total_count
+            if not data and not start:
+                answer["data"] = [self.fixture(cls.OBJECT_NAME)]
+            answer["total_count"] = max(len(matches), len(answer["data"]))
+        return answer
 
 
 def parse_query(query):

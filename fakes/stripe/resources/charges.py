@@ -18,6 +18,7 @@ from fakes.stripe.wire import (
     empty_billing_details,
     format_amount,
     invalid,
+    not_found,
 )
 
 
@@ -312,6 +313,23 @@ class Charges:
         return charge
 
     # ------------------------------------------------------------ refunds
+    def list_charge_refunds(self, params, charge_id):
+        """GET /v1/charges/{charge}/refunds: the charge's refunds, newest first (the URL of
+        a charge's `refunds` list)."""
+        charge = self.lookup(charge_id, "charge")
+        wanted = {**params, "charge": charge["id"]}
+        return self.page("refund", wanted, f"/v1/charges/{charge['id']}/refunds", ("charge",))
+
+    def retrieve_charge_refund(self, params, charge_id, refund_id):
+        """GET /v1/charges/{charge}/refunds/{refund}: one of the charge's refunds."""
+        charge = self.lookup(charge_id, "charge")
+        refund = self.lookup(refund_id, "refund")
+        if refund["charge"] != charge["id"] and not (
+            self.stripe_mock and refund_id in self._fixtures
+        ):
+            raise not_found("refund", refund_id)
+        return refund
+
     def create_refund(self, params):
         if params.get("payment_intent"):
             intent = self.lookup(params["payment_intent"], "payment_intent", "payment_intent")
