@@ -236,3 +236,51 @@ class LegacySourceDetailsTests(TwoLayersMixin, SimpleTestCase):
                 charge = layer.ok("POST", "/v1/charges", {"amount": 900, "currency": "usd",
                                                           "source": "tok_createDisputeInquiry"})  # fmt: skip
                 layer.ok("POST", "/v1/refunds", {"charge": charge["id"]})
+
+
+class IdempotentReplayTests(TwoLayersMixin, SimpleTestCase):
+    """docs.stripe.com/error-low-level: "as long as an API method began execution, Stripe's
+    API servers will cache the results of the request regardless of what they were. A request
+    that returns a 400 sends back the same 400 if followed by a new request with the same
+    idempotency key"; docs.stripe.com/api/idempotent_requests: "If incoming parameters fail
+    validation ... we don't save the idempotent result"."""
+
+    def test_an_error_of_an_endpoint_that_ran_is_replayed(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                charge = layer.ok("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"})  # fmt: skip
+                layer.ok("POST", "/v1/refunds", {"charge": charge["id"]})
+                again = {"Idempotency-Key": "refund-twice"}
+                first = layer.call("POST", "/v1/refunds", {"charge": charge["id"]}, headers=again)
+                self.assertEqual(first.error["code"], "charge_already_refunded")
+                replay = layer.call("POST", "/v1/refunds", {"charge": charge["id"]}, headers=again)
+                self.assertEqual((replay.status, replay.json), (first.status, first.json))
+                self.assertEqual((replay.headers["Idempotent-Replayed"],
+                                  replay.headers["Original-Request"]),
+                                 ("true", first.headers["Request-Id"]))  # fmt: skip
+                other = layer.call("POST", "/v1/refunds", {"charge": charge["id"], "amount": 5},
+                                   headers=again)  # fmt: skip
+                self.assertEqual(other.error["type"], "idempotency_error")  # the key is spent
+
+    def test_a_parameter_that_fails_validation_spends_no_key(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                key = {"Idempotency-Key": "too-small"}
+                small = layer.call("POST", "/v1/charges", {
+                    "amount": 10, "currency": "usd", "source": "tok_visa"}, headers=key)  # fmt: skip
+                self.assertEqual(small.error["code"], "amount_too_small")
+                fixed = layer.call("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"}, headers=key)  # fmt: skip
+                self.assertEqual((fixed.status, fixed.headers.get("Idempotent-Replayed")),
+                                 (200, None))  # fmt: skip
+
+    def test_a_refund_of_a_missing_charge_is_a_404_on_id(self):
+        """Observed: `stripe.refunds.create({charge})` for a missing charge answers
+        "No such charge" with param `id` (stripe/stripe-node#639) and status 404
+        (stripe-stateful-mock's refund parity test, checked against live Stripe)."""
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                missing = layer.call("POST", "/v1/refunds", {"charge": "ch_missing"})
+                self.assertEqual((missing.status, missing.error["code"], missing.error["param"]),
+                                 (404, "resource_missing", "id"))  # fmt: skip

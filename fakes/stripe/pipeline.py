@@ -76,6 +76,27 @@ def mask_key(key):
 
 INDENTED = json.JSONEncoder(indent=2).encode
 
+# Errors about a parameter's own value, which need nothing stored to decide (its type, its
+# presence, a currency's minimum): the request failed validation, so its idempotency key is
+# not spent. Every other answer of an endpoint that ran (a card decline, resource_missing,
+# charge_already_refunded, ...) is replayed. The docs do not list which checks count as
+# validation; this is the fake's line.
+VALIDATION_CODES = frozenset({
+    "parameter_unknown", "parameter_invalid_integer", "parameter_invalid_empty",
+    "parameter_invalid_string", "parameter_missing", "parameters_exclusive", "amount_too_small",
+})  # fmt: skip
+
+
+def failed_validation(status, payload):
+    if status < 400 or status == 402:
+        return False
+    if isinstance(payload, bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return False
+    return (payload.get("error") or {}).get("code") in VALIDATION_CODES
+
 
 class Pipeline:
     def _reset_pipeline(self):
@@ -186,9 +207,14 @@ class Pipeline:
                 extra["Content-Type"] = "application/pdf"
             else:
                 payload = self._encode(payload)  # once: the answer, and the stored answer
-            # Like Stripe, keep the answer once the endpoint ran (success or a card error),
-            # not when the parameters failed validation: fixed parameters may reuse the key.
-            if key and (status == 200 or status == 402):
+            # Like Stripe, keep the answer once the endpoint ran, whatever it was ("as long
+            # as an API method began execution, Stripe's API servers will cache the results
+            # of the request regardless of what they were. A request that returns a 400 sends
+            # back the same 400", docs.stripe.com/error-low-level), not when the parameters
+            # failed validation ("If incoming parameters fail validation ... we don't save
+            # the idempotent result", docs.stripe.com/api/idempotent_requests): fixed
+            # parameters may then reuse the key.
+            if key and not failed_validation(status, payload):
                 self._idempotent[f"{key_scope}\n{key}"] = [
                     fingerprint(method, path, params),
                     status,
