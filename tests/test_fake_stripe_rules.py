@@ -284,3 +284,22 @@ class IdempotentReplayTests(TwoLayersMixin, SimpleTestCase):
                 missing = layer.call("POST", "/v1/refunds", {"charge": "ch_missing"})
                 self.assertEqual((missing.status, missing.error["code"], missing.error["param"]),
                                  (404, "resource_missing", "id"))  # fmt: skip
+
+
+class MagicCardExpiryTests(TwoLayersMixin, SimpleTestCase):
+    def test_a_magic_tokens_card_expires_this_month_next_year(self):
+        """As Stripe's test mode answered stripe-stateful-mock's parity tests (checked against
+        live Stripe) for tok_visa; docs.stripe.com/testing only asks for "any future date"."""
+        import time
+
+        now = time.gmtime()
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {"source": "tok_visa"})
+                card = layer.ok("GET", f"/v1/customers/{customer['id']}/sources/"
+                                f"{customer['default_source']}")  # fmt: skip
+                self.assertEqual((card["exp_month"], card["exp_year"]),
+                                 (now.tm_mon, now.tm_year + 1))  # fmt: skip
+                method = layer.ok("GET", "/v1/payment_methods/pm_card_visa")
+                self.assertEqual((method["card"]["exp_month"], method["card"]["exp_year"]),
+                                 (now.tm_mon, now.tm_year + 1))  # fmt: skip
