@@ -209,7 +209,13 @@ class LegacySourceDetailsTests(TwoLayersMixin, SimpleTestCase):
                 answer = layer.call("POST", "/v1/charges", {"amount": 500, "currency": "usd",
                                     "customer": customer["id"], "source": other["default_source"]})  # fmt: skip
                 self.assertEqual((answer.status, answer.error["code"], answer.error["param"]),
-                                 (400, "missing", "source"))  # fmt: skip
+                                 (404, "missing", "source"))  # fmt: skip
+                # with a customer, a token (or any id) not saved to it is `missing` too
+                for source in ("tok_visa", "invalid-source"):
+                    answer = layer.call("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                        "customer": customer["id"], "source": source})  # fmt: skip
+                    self.assertEqual((answer.status, answer.error["code"]), (404, "missing"))
+                self.assertEqual([c["status"] for c in layer.engine.all("charge")], [])
                 # update with `source`: a new default, the old default deleted
                 # (docs.stripe.com/api/customers/update#update_customer-source)
                 updated = layer.ok(

@@ -146,8 +146,13 @@ class FirstInvoiceTests(TwoLayersMixin, SimpleTestCase):
                 )
                 # "The currency the customer can be charged in for recurring billing purposes"
                 # (docs.stripe.com/api/customers/object#customer_object-currency)
+                again = layer.ok("GET", f"/v1/customers/{customer['id']}")
+                self.assertEqual(again["currency"], "eur")
+                # numbered from the customer's invoice_prefix and next_invoice_sequence
+                # (docs.stripe.com/api/customers/object#customer_object-next_invoice_sequence)
                 self.assertEqual(
-                    layer.ok("GET", f"/v1/customers/{customer['id']}")["currency"], "eur"
+                    (invoice["number"], again["next_invoice_sequence"]),
+                    (f"{customer['invoice_prefix']}-0001", 2),
                 )
                 # default_tax_rates, inclusive: 10000 holds 2000 of tax (10000 x 25 / 125)
                 price = layer.ok("POST", "/v1/prices", {"currency": "eur", "unit_amount": 10000,

@@ -120,19 +120,22 @@ class Charges:
         amount, currency = self._amount_and_currency(params)
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
-        if params.get("source") and customer_id and str(params["source"]).startswith("card_"):
+        if params.get("source") and customer_id:
             try:
                 card = self.customer_card(customer_id, params["source"], "source")
             except StripeError as error:
                 if error.body.get("param") != "source":
                     raise
                 # docs.stripe.com/error-codes#missing: "Both a customer and source ID have
-                # been provided, but the source has not been saved to the customer."
+                # been provided, but the source has not been saved to the customer" (a token
+                # too: with a customer the source is one of its own); 404, as Stripe answered
+                # stripe-stateful-mock's live-checked parity test
                 raise invalid(
                     f"Customer {customer_id} does not have a linked source with ID "
                     f"{params['source']}.",
                     "missing",
                     "source",
+                    status=404,
                 ) from None
         elif params.get("source"):
             card = self._card_from_source(params["source"])

@@ -221,6 +221,12 @@ class Subscriptions:
         due = max(total + starting, 0) if starting < 0 else total
         ending = min(starting + total, 0) if starting < 0 else starting
         customer["balance"] = ending
+        # finalized at once (charge_automatically): numbered from the customer's prefix and
+        # sequence, "The suffix of the customer's next invoice number (for example, 0001)"
+        # (docs.stripe.com/api/customers/object#customer_object-next_invoice_sequence)
+        sequence = customer.get("next_invoice_sequence") or 1
+        invoice["number"] = f"{customer.get('invoice_prefix') or 'FAKE'}-{sequence:04d}"
+        customer["next_invoice_sequence"] = sequence + 1
         invoice.update(
             id=invoice_id, object="invoice", customer=customer["id"], currency=sub["currency"],
             amount_due=due, amount_remaining=due, amount_paid=0, subtotal=subtotal,
