@@ -172,6 +172,9 @@ class FirstInvoiceTests(TwoLayersMixin, SimpleTestCase):
                 self.assertEqual((missing.status, missing.error["param"]),
                                  (400, "items[0][tax_rates][0]"))  # fmt: skip
                 self.assertEqual(len(layer.engine.all("subscription")), 2)  # nothing made
+                nobody = layer.call("POST", "/v1/subscriptions", {"items": [{"plan": "annual"}]})
+                self.assertEqual((nobody.error["code"], nobody.error["param"]),
+                                 ("parameter_missing", "customer"))  # fmt: skip
 
     def test_a_preview_for_a_customer_with_nothing_to_bill(self):
         """invoice_upcoming_none: "There is no upcoming invoice on the specified customer to

@@ -64,7 +64,9 @@ def line_tax(amount, rate):
 
 class Subscriptions:
     def create_subscription(self, params):
-        customer = self.lookup(params.get("customer"), "customer", "customer")
+        if not params.get("customer"):  # (declared optional: customer_account may stand in)
+            raise invalid("Missing required param: customer.", "parameter_missing", "customer")
+        customer = self.lookup(params["customer"], "customer", "customer")
         entries = params.get("items") or []
         prices = [self._price_of(entry, f"items[{n}]") for n, entry in enumerate(entries)]
         rates = [self._tax_rates(entry.get("tax_rates"), f"items[{n}][tax_rates]")
