@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import requests
 import stripe
+from requests.structures import CaseInsensitiveDict
 
 from backend.fakeservices import start_fake_services
 from fakes.stripe import FakeStripe, encode_form, fake_stripe, stripe_globals, stripe_server
@@ -28,7 +29,7 @@ PUBLISHABLE = "pk_test_layers"
 class Answer:
     status: int
     text: str
-    headers: dict
+    headers: dict  # case-insensitive (HTTP/1.1 servers lower-case header names)
 
     @property
     def json(self):
@@ -98,7 +99,7 @@ class TwoLayersMixin:
                 method, stripe.DEFAULT_API_BASE + path, headers, body
             )
             text = content.decode() if isinstance(content, bytes) else content
-            return Answer(status, text, dict(answer_headers))
+            return Answer(status, text, CaseInsensitiveDict(answer_headers))
 
         @contextlib.contextmanager
         def library(api_key=SECRET):
@@ -113,7 +114,9 @@ class TwoLayersMixin:
 
         def send(method, path, headers, body):
             response = self.session.request(method, base + path, headers=headers, data=body)
-            return Answer(response.status_code, response.text, dict(response.headers))
+            return Answer(
+                response.status_code, response.text, CaseInsensitiveDict(response.headers)
+            )
 
         @contextlib.contextmanager
         def library(api_key=SECRET):

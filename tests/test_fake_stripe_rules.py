@@ -209,7 +209,13 @@ class LegacySourceDetailsTests(TwoLayersMixin, SimpleTestCase):
                 answer = layer.call("POST", "/v1/charges", {"amount": 500, "currency": "usd",
                                     "customer": customer["id"], "source": other["default_source"]})  # fmt: skip
                 self.assertEqual((answer.status, answer.error["code"], answer.error["param"]),
-                                 (400, "missing", "source"))  # fmt: skip
+                                 (404, "missing", "source"))  # fmt: skip
+                # with a customer, a token (or any id) not saved to it is `missing` too
+                for source in ("tok_visa", "invalid-source"):
+                    answer = layer.call("POST", "/v1/charges", {"amount": 500, "currency": "usd",
+                                        "customer": customer["id"], "source": source})  # fmt: skip
+                    self.assertEqual((answer.status, answer.error["code"]), (404, "missing"))
+                self.assertEqual([c["status"] for c in layer.engine.all("charge")], [])
                 # update with `source`: a new default, the old default deleted
                 # (docs.stripe.com/api/customers/update#update_customer-source)
                 updated = layer.ok(
@@ -236,3 +242,70 @@ class LegacySourceDetailsTests(TwoLayersMixin, SimpleTestCase):
                 charge = layer.ok("POST", "/v1/charges", {"amount": 900, "currency": "usd",
                                                           "source": "tok_createDisputeInquiry"})  # fmt: skip
                 layer.ok("POST", "/v1/refunds", {"charge": charge["id"]})
+
+
+class IdempotentReplayTests(TwoLayersMixin, SimpleTestCase):
+    """docs.stripe.com/error-low-level: "as long as an API method began execution, Stripe's
+    API servers will cache the results of the request regardless of what they were. A request
+    that returns a 400 sends back the same 400 if followed by a new request with the same
+    idempotency key"; docs.stripe.com/api/idempotent_requests: "If incoming parameters fail
+    validation ... we don't save the idempotent result"."""
+
+    def test_an_error_of_an_endpoint_that_ran_is_replayed(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                charge = layer.ok("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"})  # fmt: skip
+                layer.ok("POST", "/v1/refunds", {"charge": charge["id"]})
+                again = {"Idempotency-Key": "refund-twice"}
+                first = layer.call("POST", "/v1/refunds", {"charge": charge["id"]}, headers=again)
+                self.assertEqual(first.error["code"], "charge_already_refunded")
+                replay = layer.call("POST", "/v1/refunds", {"charge": charge["id"]}, headers=again)
+                self.assertEqual((replay.status, replay.json), (first.status, first.json))
+                self.assertEqual((replay.headers["Idempotent-Replayed"],
+                                  replay.headers["Original-Request"]),
+                                 ("true", first.headers["Request-Id"]))  # fmt: skip
+                other = layer.call("POST", "/v1/refunds", {"charge": charge["id"], "amount": 5},
+                                   headers=again)  # fmt: skip
+                self.assertEqual(other.error["type"], "idempotency_error")  # the key is spent
+
+    def test_a_parameter_that_fails_validation_spends_no_key(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                key = {"Idempotency-Key": "too-small"}
+                small = layer.call("POST", "/v1/charges", {
+                    "amount": 10, "currency": "usd", "source": "tok_visa"}, headers=key)  # fmt: skip
+                self.assertEqual(small.error["code"], "amount_too_small")
+                fixed = layer.call("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"}, headers=key)  # fmt: skip
+                self.assertEqual((fixed.status, fixed.headers.get("Idempotent-Replayed")),
+                                 (200, None))  # fmt: skip
+
+    def test_a_refund_of_a_missing_charge_is_a_404_on_id(self):
+        """Observed: `stripe.refunds.create({charge})` for a missing charge answers
+        "No such charge" with param `id` (stripe/stripe-node#639) and status 404
+        (stripe-stateful-mock's refund parity test, checked against live Stripe)."""
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                missing = layer.call("POST", "/v1/refunds", {"charge": "ch_missing"})
+                self.assertEqual((missing.status, missing.error["code"], missing.error["param"]),
+                                 (404, "resource_missing", "id"))  # fmt: skip
+
+
+class MagicCardExpiryTests(TwoLayersMixin, SimpleTestCase):
+    def test_a_magic_tokens_card_expires_this_month_next_year(self):
+        """As Stripe's test mode answered stripe-stateful-mock's parity tests (checked against
+        live Stripe) for tok_visa; docs.stripe.com/testing only asks for "any future date"."""
+        import time
+
+        now = time.gmtime()
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                customer = layer.ok("POST", "/v1/customers", {"source": "tok_visa"})
+                card = layer.ok("GET", f"/v1/customers/{customer['id']}/sources/"
+                                f"{customer['default_source']}")  # fmt: skip
+                self.assertEqual((card["exp_month"], card["exp_year"]),
+                                 (now.tm_mon, now.tm_year + 1))  # fmt: skip
+                method = layer.ok("GET", "/v1/payment_methods/pm_card_visa")
+                self.assertEqual((method["card"]["exp_month"], method["card"]["exp_year"]),
+                                 (now.tm_mon, now.tm_year + 1))  # fmt: skip

@@ -311,3 +311,25 @@ class EveryAnswerShapeTests(SimpleTestCase):
     def test_the_nested_check_can_fail(self):
         charge = {"id": "ch_1", "object": "charge", "outcome": {"invented": 1}}
         self.assertTrue(any("outcome.invented" in e for e in shape_errors(charge, stripe.Charge)))
+
+
+class RouteSourcesTests(SimpleTestCase):
+    def test_only_the_named_resource_modules_call_routes_their_services_lack(self):
+        """routes.LEGACY_RESOURCE_MODULES is the whole list: scanning every resource module's
+        `_static_request` calls finds no route the services lack outside it."""
+        from pathlib import Path
+
+        root = Path(stripe.__file__).parent
+        known = {(e.method, e.template) for e in routes.endpoints()}
+        missing = set()
+        for path in root.rglob("_*.py"):
+            if path.name.endswith("_service.py") or "params" in path.parts:
+                continue
+            for endpoint in routes._endpoints_in(path, routes.RESOURCE_CALLS):
+                if (endpoint.method, endpoint.template) not in known:
+                    missing.add((path.name, endpoint.method, endpoint.template))
+        self.assertEqual(missing, set())
+        legacy = [e for e in routes.endpoints() if e.service.startswith("Charge.")]
+        self.assertEqual({(e.method, e.template, e.kind) for e in legacy}, {
+            ("GET", "/v1/charges/{charge}/refunds", "list"),
+            ("GET", "/v1/charges/{charge}/refunds/{refund}", "retrieve")})  # fmt: skip

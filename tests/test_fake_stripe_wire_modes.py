@@ -131,3 +131,54 @@ class StripeMockFixtureTests(TwoLayersMixin, SimpleTestCase):
             answer = self.session.get(server.url + "/v1/customers/cus_123",
                                       headers={"Authorization": "Bearer sk_test_123"})  # fmt: skip
         self.assertEqual((answer.status_code, answer.json()["id"]), (200, "cus_123"))
+
+
+class StripeMockNestedFixtureTests(TwoLayersMixin, SimpleTestCase):
+    """stripe-mock's fixtures hold one object in each sub-list, at the URL that lists it, and
+    a search answers one object with `total_count`; stripe-python's tests read them
+    (`invoice.lines.data[0]`, `charge.refunds.retrieve(id)`, `search(...).total_count`)."""
+
+    engine_options = {"stripe_mock": True}
+
+    def test_sub_lists_hold_one_object_at_their_url(self):
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                invoice = layer.ok("GET", "/v1/invoices/in_123")
+                lines = invoice["lines"]
+                self.assertEqual((lines["url"], len(lines["data"]), lines["data"][0]["object"]),
+                                 ("/v1/invoices/in_123/lines", 1, "line_item"))  # fmt: skip
+                charge = layer.ok("GET", "/v1/charges/ch_123")
+                self.assertEqual(charge["refunds"]["url"], "/v1/charges/ch_123/refunds")
+                fee = layer.ok("GET", "/v1/application_fees/fee_123")
+                self.assertEqual(fee["refunds"]["url"], "/v1/application_fees/fee_123/refunds")
+                with layer.library():
+                    fee = stripe.ApplicationFee.retrieve("fee_123")
+                    refund = fee.refunds.retrieve("fr_123")
+                    self.assertEqual((refund.id, refund.fee), ("fr_123", "fee_123"))
+                    self.assertEqual(
+                        stripe.Charge.retrieve("ch_123").refunds.retrieve("re_abc").id, "re_abc"
+                    )
+                    found = stripe.Charge.search(query='currency:"USD"')
+                    self.assertEqual((found.total_count, len(found.data)), (1, 1))
+                    self.assertIsInstance(found.data[0], stripe.Charge)
+
+
+class LegacyChargeRefundRoutesTests(TwoLayersMixin, SimpleTestCase):
+    def test_a_charges_refunds_at_the_url_its_list_names(self):
+        """GET /v1/charges/{charge}/refunds[/{refund}], which stripe.Charge still calls
+        (`list_refunds`, `retrieve_refund`) and a charge's `refunds.url` names."""
+        for layer in self.layers():
+            with self.subTest(layer.name):
+                charge = layer.ok("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"})  # fmt: skip
+                refund = layer.ok("POST", "/v1/refunds", {"charge": charge["id"], "amount": 100})
+                listed = layer.ok("GET", charge["refunds"]["url"])
+                self.assertEqual([r["id"] for r in listed["data"]], [refund["id"]])
+                other = layer.ok("POST", "/v1/charges", {
+                    "amount": 900, "currency": "usd", "source": "tok_visa"})  # fmt: skip
+                self.assertEqual(layer.call(
+                    "GET", f"/v1/charges/{other['id']}/refunds/{refund['id']}").status, 404)  # fmt: skip
+                with layer.library():
+                    self.assertEqual(
+                        stripe.Charge.retrieve_refund(charge["id"], refund["id"]).amount, 100
+                    )

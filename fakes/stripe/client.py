@@ -14,6 +14,7 @@ harness set (`set_default_engine`), else the process's `shared_engine`.
 """
 
 import contextlib
+import io
 import json
 from urllib.parse import urlencode, urlsplit
 
@@ -98,7 +99,10 @@ class FakeStripeHTTPClient(stripe.HTTPClient):
             raise connection_error(fault) from None
         return answer.body, answer.status, CaseInsensitiveDict(answer.headers)
 
-    request_stream = request
+    def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
+        """A streamed answer (the quote PDF) as stripe-python reads one: a file-like body."""
+        body, status, answer_headers = self.request(method, url, headers, post_data)
+        return io.BytesIO(body), status, answer_headers
 
     def close(self):
         pass
@@ -128,7 +132,12 @@ class DefaultFakeStripeClient(FakeStripeHTTPClient):
             return self._real.request(method, url, headers, post_data)
         return super().request(method, url, headers, post_data, _usage=_usage)
 
-    request_stream = request
+    def request_stream(self, method, url, headers, post_data=None, *, _usage=None):
+        if requests_send_patched():
+            if self._real is None:
+                self._real = stripe.RequestsClient(timeout=10)
+            return self._real.request_stream(method, url, headers, post_data)
+        return super().request_stream(method, url, headers, post_data, _usage=_usage)
 
 
 STRIPE_GLOBALS = ("api_key", "api_base", "upload_api_base", "default_http_client",
@@ -252,11 +261,15 @@ class EngineResource:
     engine_path = ""
 
     @classmethod
-    def _engine_call(cls, method, path, params, api_key=None, idempotency_key=None):
+    def _engine_call(
+        cls, method, path, params, api_key=None, idempotency_key=None, stripe_account=None
+    ):
         key = api_key or stripe.api_key or TEST_API_KEY
         headers = CaseInsensitiveDict({"Authorization": f"Bearer {key}"})
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        if stripe_account:  # as stripe-python sends `stripe_account=` (connect.py)
+            headers["Stripe-Account"] = stripe_account
         form = encode_form(params)
         query, body = (form, b"") if method == "GET" else ("", form.encode())
         try:
@@ -272,15 +285,20 @@ class EngineResource:
 
     @classmethod
     def create(cls, api_key=None, idempotency_key=None, stripe_account=None, **params):
-        return cls._engine_call("POST", cls.engine_path, params, api_key, idempotency_key)
+        return cls._engine_call(
+            "POST", cls.engine_path, params, api_key, idempotency_key, stripe_account
+        )
 
     @classmethod
-    def retrieve(cls, id, api_key=None, **params):
-        return cls._engine_call("GET", f"{cls.engine_path}/{id}", params, api_key)
+    def retrieve(cls, id, api_key=None, stripe_account=None, **params):
+        path = f"{cls.engine_path}/{id}"
+        return cls._engine_call("GET", path, params, api_key, stripe_account=stripe_account)
 
     @classmethod
-    def list(cls, api_key=None, **params):
-        return cls._engine_call("GET", cls.engine_path, params, api_key)
+    def list(cls, api_key=None, stripe_account=None, **params):
+        return cls._engine_call(
+            "GET", cls.engine_path, params, api_key, stripe_account=stripe_account
+        )
 
 
 class MockToken(EngineResource, stripe.Token):

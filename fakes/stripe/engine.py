@@ -21,6 +21,7 @@ import threading
 
 from fakes.contract import FaultPlan
 from fakes.stripe.client_side import ClientSide
+from fakes.stripe.connect import Connect
 from fakes.stripe.events import Events, sign_webhook
 from fakes.stripe.generic import Generic
 from fakes.stripe.pipeline import Pipeline
@@ -30,6 +31,7 @@ from fakes.stripe.resources.customers import CustomerAccounts, Customers, Custom
 from fakes.stripe.resources.ephemeral_keys import EphemeralKeys
 from fakes.stripe.resources.payment_intents import PaymentIntents
 from fakes.stripe.resources.payment_methods import PaymentMethods, SavedPaymentMethods
+from fakes.stripe.resources.quotes import Quotes
 from fakes.stripe.resources.setup_intents import SetupIntents
 from fakes.stripe.resources.subscriptions import Subscriptions
 from fakes.stripe.resources.tokens import Tokens
@@ -55,6 +57,9 @@ STATEFUL = {
     ("GET", "/v1/charges"): listing("charge", "customer", "payment_intent"),
     ("GET", "/v1/charges/{charge}"): retrieve("charge"),
     ("POST", "/v1/charges/{charge}/capture"): Charges.capture_charge,
+    # the legacy routes a charge's `refunds` list object reaches (stripe.Charge's own)
+    ("GET", "/v1/charges/{charge}/refunds"): Charges.list_charge_refunds,
+    ("GET", "/v1/charges/{charge}/refunds/{refund}"): Charges.retrieve_charge_refund,
     ("POST", "/v1/refunds"): Charges.create_refund,
     ("GET", "/v1/refunds/{refund}"): retrieve("refund"),
     ("GET", "/v1/refunds"): listing("refund", "charge", "payment_intent"),
@@ -105,6 +110,7 @@ STATEFUL = {
     ("GET", "/v1/balance"): Balance.retrieve_balance,
     ("GET", "/v1/balance_transactions"): Balance.list_balance_transactions,
     ("GET", "/v1/balance_transactions/{id}"): Balance.retrieve_balance_transaction,
+    ("GET", "/v1/quotes/{quote}/pdf"): Quotes.quote_pdf,  # bytes: application/pdf
     ("GET", "/v1/events"): listing("event", "type"),
     ("GET", "/v1/events/{id}"): retrieve("event"),
 }
@@ -120,6 +126,7 @@ MODELLED = frozenset(
 class FakeStripe(
     Pipeline,
     ClientSide,
+    Connect,
     Store,
     Events,
     Generic,
@@ -135,13 +142,15 @@ class FakeStripe(
     CustomerSources,
     EphemeralKeys,
     Subscriptions,
+    Quotes,
 ):
     """The engine. Thread-safe: every request runs under one lock, as one transaction."""
 
     # what dump_state keeps: everything but the lock and the fault plan
     STATE = ("objects", "_indexes", "_counter", "_snapshots", "delivered", "_requests",
              "_idempotent", "_card_of", "_parents", "_refunds_due",
-             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures")  # fmt: skip
+             "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures",
+             "_account_of")  # fmt: skip
 
     def __init__(self, *, compact_json=False, stripe_mock=False):
         """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);
@@ -161,6 +170,7 @@ class FakeStripe(
             self._reset_pipeline()
             self._reset_generic()
             self._reset_balance()
+            self._reset_connect()
             self._card_of = {}  # card/pm id -> cards.card_key (never a full number)
             self._refunds_due = []  # [refund id, final status] for settle_refunds()
             self._set_up = set()  # payment methods authenticated for off-session use
@@ -217,4 +227,5 @@ class FakeStripe(
         """Replace the state with one from dump_state (e.g. in another process)."""
         with self._lock:
             for name in self.STATE:
-                setattr(self, name, copy.deepcopy(state[name]))
+                if name in state:  # (a dump made before an attribute existed: it keeps its value)
+                    setattr(self, name, copy.deepcopy(state[name]))

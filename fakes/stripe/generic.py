@@ -154,6 +154,65 @@ def echo(value, annotation, path, depth):
     return value
 
 
+def resource_list_fields(cls):
+    """{field: item class} for the fields a resource declares as a list of whole objects of
+    another resource (a `List["TaxRate"]`, not an expandable `List[str | Discount]`): a
+    request names them by id, the answer holds the objects (an invoice item's `tax_rates`)."""
+    found = {}
+    for name, annotation, _ in fields_of(cls):
+        for member in _members(annotation):
+            if typing.get_origin(member) is not list:
+                continue
+            (item,) = typing.get_args(member) or (None,)
+            if typing.get_origin(item) is typing.Union:
+                continue
+            item_cls = _class_of(item) if item is not None else None
+            if item_cls is not None and getattr(item_cls, "OBJECT_NAME", None):
+                found[name] = item_cls
+    return found
+
+
+@functools.cache
+def list_fields(cls):
+    """{field: item class} for a resource's `ListObject[...]` fields of one resource type."""
+    found = {}
+    for name, annotation, _ in fields_of(cls):
+        for member in _members(annotation):
+            origin = typing.get_origin(member) or member
+            if not (isinstance(origin, type) and issubclass(origin, stripe.ListObject)):
+                continue
+            (item,) = typing.get_args(member) or (None,)
+            if item is None or typing.get_origin(item) is typing.Union:
+                continue
+            item_cls = _class_of(item)
+            if item_cls is not None and getattr(item_cls, "OBJECT_NAME", None):
+                found[name] = item_cls
+    return found
+
+
+@functools.cache
+def _retrieve_templates(cls):
+    from fakes.stripe.routes import endpoints
+
+    return tuple(
+        e.template
+        for e in endpoints()
+        if e.method == "GET" and e.kind == "retrieve" and e.template.endswith("}")
+        and e.template.count("{") == 1 and e.resource_class() is cls
+    )  # fmt: skip
+
+
+def sublist_url(cls, object_id, field):
+    """The URL that lists an object's sub-list (/v1/invoices/in_1/lines), from the routes."""
+    from fakes.stripe.routes import endpoints
+
+    listed = {(e.method, e.template) for e in endpoints()}
+    for template in _retrieve_templates(cls):
+        if ("GET", f"{template}/{field}") in listed:
+            return f"{template[: template.rfind('{')]}{object_id}/{field}"
+    return f"/v1/{cls.OBJECT_NAME}s/{object_id}/{field}"
+
+
 def shaped(cls, name, params):
     """A request parameter as field `name` of a resource declares it (None if not given)."""
     if params.get(name) in (None, ""):
@@ -201,7 +260,7 @@ class Generic:
             self.objects.pop(object_id, None)
         self._fixtures.clear()
 
-    def fixture(self, object_name, object_id=None):
+    def fixture(self, object_name, object_id=None, nested=True):
         """stripe-mock-compatible mode: a complete object of the resource for an id the fake
         never issued (or a new id), shaped by the declarations, stored from then on so later
         calls see the same object. None when stripe-python declares no such resource."""
@@ -215,7 +274,32 @@ class Generic:
             return obj
         self.objects[obj["id"]] = obj
         self._fixtures.add(obj["id"])
+        if nested:
+            self._fixture_lists(obj, cls)
         return obj
+
+    def _fixture_under(self, object_name, ids, path):
+        """A fixture named by a nested URL (/v1/application_fees/{fee}/refunds/{id}): its
+        fields named like the URL's parents hold their ids, as stripe-mock answers (so
+        `refund.save()` posts back to the same URL)."""
+        obj = self.fixture(object_name, ids[-1])
+        names = [name.strip("{}") for name in re.findall(r"\{[^}]*\}", path)]
+        for name, value in zip(names[:-1], ids[:-1], strict=False):
+            if obj is not None and obj.get(name) in ("", None) and name in obj:
+                obj[name] = value
+        return obj
+
+    def _fixture_lists(self, obj, cls):
+        """A fixture's sub-lists (an invoice's `lines`, a charge's `refunds`, an application
+        fee's `refunds`) hold one object, at the URL that lists them, as stripe-mock's
+        fixtures do: stripe-python's tests read `invoice.lines.data[0]` and call
+        `charge.refunds.retrieve(id)` (GET {url}/{id})."""
+        for name, item_cls in list_fields(cls).items():
+            item = self.fixture(item_cls.OBJECT_NAME, nested=False)
+            if item is None:
+                continue
+            obj[name] = {"object": "list", "data": [item], "has_more": False,
+                         "url": sublist_url(cls, obj["id"], name)}  # fmt: skip
 
     def generic(self, endpoint, params, ids):
         cls = endpoint.resource_class()
@@ -241,7 +325,7 @@ class Generic:
         if kind in ("retrieve", "update", "delete") and ids:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
-                found = self.fixture(name, ids[-1])
+                found = self._fixture_under(name, ids, path)
             if self.stripe_mock and not path.endswith("}") and (found or {}).get("object") != name:
                 # a singleton under its parent (/v1/customers/{customer}/cash_balance)
                 singleton = build(cls, params, path)
@@ -264,18 +348,23 @@ class Generic:
                 del self.objects[ids[-1]]
                 return {"id": ids[-1], "object": name, "deleted": True}
             self._update(found, cls, params, path)
+            self._resolve_resource_lists(found, cls, params)
             return found
+        if kind == "retrieve" and name == "account" and isinstance(self._account, str):
+            return self.objects[self._account]  # GET /v1/account as a connected account
         if kind == "retrieve":  # a singleton such as /v1/balance
             return build(cls, params, path)
         if kind == "action" and ids:
             found = self.objects.get(ids[-1])
             if found is None and self.stripe_mock:
-                found = self.fixture(name, ids[-1])
+                found = self._fixture_under(name, ids, path)
             if found is not None and found.get("object") == name:
                 self._update(found, cls, params, path)
                 self._act(found, cls, path)
                 return found
         # create (top level or nested under its parent)
+        if path == "/v1/invoices/create_preview":
+            self._check_invoice_preview(params)  # (subscriptions.py)
         currency = params.get("currency")
         if kind == "create" and isinstance(currency, str) and currency.lower() not in PRESENTMENT:
             raise invalid(f"Invalid currency: {currency}.", "parameter_invalid_string", "currency")
@@ -290,6 +379,7 @@ class Generic:
         if given_id is not None and given_id in self.objects:
             raise invalid(f"{cls.__name__} already exists.", "resource_already_exists", "id")
         obj = build(cls, params, path, object_id=None)
+        self._resolve_resource_lists(obj, cls, params)
         if name in INITIAL_STATUS and "status" in obj:
             obj["status"] = INITIAL_STATUS[name]
         if name == "price":
@@ -298,6 +388,10 @@ class Generic:
             obj["type"] = "recurring" if params.get("recurring") else "one_time"
             if params.get("unit_amount") is not None and not params.get("unit_amount_decimal"):
                 obj["unit_amount_decimal"] = str(params["unit_amount"])
+        if name == "invoiceitem":
+            # as docs.stripe.com/api/invoiceitems/create answers: quantity 1, tax_rates []
+            obj["quantity"] = obj.get("quantity") or 1
+            obj["tax_rates"] = obj.get("tax_rates") or []
         if name == "plan" and params.get("amount") is not None:
             obj["amount_decimal"] = str(params["amount"])
         if "active" in obj and "active" not in params and isinstance(obj["active"], bool):
@@ -310,6 +404,7 @@ class Generic:
             # counter, so it sorts first in its index (store.sequence is -1)
             obj["id"] = given_id
             self.objects[given_id] = obj
+            self._own(given_id)  # (a connected account's, when made with its header)
             bisect.insort(self._indexes.setdefault((name, None, None), []), given_id, key=sequence)
         elif "id" in obj:
             obj["id"] = self.new_id(prefix_for(name))
@@ -333,6 +428,20 @@ class Generic:
         values = {str(v) for m in _members(annotation) for v in typing.get_args(m)}
         if status in values or not values:  # (a plain `str` status takes any)
             found["status"] = status
+
+    def _resolve_resource_lists(self, obj, cls, params):
+        """Ids given for a list of whole objects (`tax_rates[]=txr_...`) become the objects, as
+        Stripe answers them; an id the account does not have is resource_missing."""
+        for name, item_cls in resource_list_fields(cls).items():
+            given = params.get(name)
+            if not isinstance(given, list) or name not in obj:
+                continue
+            obj[name] = [
+                dict(self.lookup(value, item_cls.OBJECT_NAME, f"{name}[{index}]"))
+                if isinstance(value, str)
+                else value
+                for index, value in enumerate(given)
+            ]
 
     def generic_create(self, object_name, params):
         """A generic object created as POST /v1/<its resource>s would create it."""
@@ -370,13 +479,19 @@ class Generic:
                 matches.append(obj)
         data = matches[start : start + limit]
         more = len(matches) > start + limit
-        return {
+        answer = {
             "object": "search_result",
             "data": data,
             "has_more": more,
             "next_page": str(start + limit) if more else None,
             "url": path,
         }
+        if self.stripe_mock:
+            # stripe-mock answers a search from its fixture: one object, with total_count
+            if not data and not start:
+                answer["data"] = [self.fixture(cls.OBJECT_NAME)]
+            answer["total_count"] = max(len(matches), len(answer["data"]))
+        return answer
 
 
 def parse_query(query):

@@ -76,6 +76,27 @@ def mask_key(key):
 
 INDENTED = json.JSONEncoder(indent=2).encode
 
+# Errors about a parameter's own value, which need nothing stored to decide (its type, its
+# presence, a currency's minimum): the request failed validation, so its idempotency key is
+# not spent. Every other answer of an endpoint that ran (a card decline, resource_missing,
+# charge_already_refunded, ...) is replayed. The docs do not list which checks count as
+# validation; this is the fake's line.
+VALIDATION_CODES = frozenset({
+    "parameter_unknown", "parameter_invalid_integer", "parameter_invalid_empty",
+    "parameter_invalid_string", "parameter_missing", "parameters_exclusive", "amount_too_small",
+})  # fmt: skip
+
+
+def failed_validation(status, payload):
+    if status < 400 or status == 402:
+        return False
+    if isinstance(payload, bytes):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return False
+    return (payload.get("error") or {}).get("code") in VALIDATION_CODES
+
 
 class Pipeline:
     def _reset_pipeline(self):
@@ -119,6 +140,7 @@ class Pipeline:
                 status, payload, extra = error.status, {"error": error.body}, {}
             finally:
                 self._request_id = self._idempotency_key = None
+                self._end_connected_request()  # (connect.py) the harness sees every account
             if status >= 500:
                 extra["Stripe-Should-Retry"] = "true"
             headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION, **extra}
@@ -142,7 +164,11 @@ class Pipeline:
             )
         if self.stripe_mock and self._fixtures:
             self._drop_fixtures()
+        from_form = params.get("_stripe_account")  # (dropped with Stripe.js's parameters)
         api_key = self._authenticate(headers, params, endpoint)
+        self._account = self._connected_account(headers, from_form, api_key, endpoint)
+        self._check_account_path(endpoint, ids)
+        self._check_scope(ids)
         if not api_key.startswith(("sk_", "rk_")):
             self._check_client_key(api_key, endpoint, params, ids)
         else:
@@ -161,10 +187,15 @@ class Pipeline:
         declared.validate(endpoint, params)
         expand = self._expansions(params.pop("expand", None), endpoint)
         key = headers.get("Idempotency-Key") if method == "POST" else None
-        result = self._replay(api_key, key, method, path, params) if key else None
+        if key and self._account:  # a connected account's keys are its own (connect.py)
+            key_scope = f"{api_key}\n{self._account}"
+        else:
+            key_scope = api_key
+        result = self._replay(key_scope, key, method, path, params) if key else None
         if result is None:
             self._request_headers = headers  # EphemeralKeys need the Stripe-Version header
             handler, generic = self._handler_for(endpoint)
+            extra = {"Fake-Stripe-Generic": "true"} if generic else {}
             try:
                 status, payload = (
                     200,
@@ -172,17 +203,25 @@ class Pipeline:
                 )
             except StripeError as error:
                 status, payload = error.status, {"error": error.body}
-            payload = self._encode(payload)  # once: the answer, and the stored answer
-            # Like Stripe, keep the answer once the endpoint ran (success or a card error),
-            # not when the parameters failed validation: fixed parameters may reuse the key.
-            if key and (status == 200 or status == 402):
-                self._idempotent[f"{api_key}\n{key}"] = [
+            if isinstance(payload, bytes):  # a file (the quote PDF), not JSON
+                extra["Content-Type"] = "application/pdf"
+            else:
+                payload = self._encode(payload)  # once: the answer, and the stored answer
+            # Like Stripe, keep the answer once the endpoint ran, whatever it was ("as long
+            # as an API method began execution, Stripe's API servers will cache the results
+            # of the request regardless of what they were. A request that returns a 400 sends
+            # back the same 400", docs.stripe.com/error-low-level), not when the parameters
+            # failed validation ("If incoming parameters fail validation ... we don't save
+            # the idempotent result", docs.stripe.com/api/idempotent_requests): fixed
+            # parameters may then reuse the key.
+            if key and not failed_validation(status, payload):
+                self._idempotent[f"{key_scope}\n{key}"] = [
                     fingerprint(method, path, params),
                     status,
                     payload,
                     request_id,
                 ]
-            result = status, payload, {"Fake-Stripe-Generic": "true"} if generic else {}
+            result = status, payload, extra
         if fault == "lost_response":
             raise TransportFault("lost_response")  # done, but the client never hears
         return result

@@ -37,7 +37,7 @@ class Balance:
         """The balance transaction with this id, built from its charge or refund (or None)."""
         source_id = self._balance_sources.get(txn_id) if isinstance(txn_id, str) else None
         source = self.objects.get(source_id) if source_id else None
-        if source is None:
+        if source is None or not self._visible(source_id):  # (another account's: connect.py)
             return None
         currency = source["currency"]
         if source["object"] == "charge":

@@ -18,6 +18,7 @@ from fakes.stripe.wire import (
     empty_billing_details,
     format_amount,
     invalid,
+    not_found,
 )
 
 
@@ -119,19 +120,22 @@ class Charges:
         amount, currency = self._amount_and_currency(params)
         capture = as_bool(params, "capture", True)
         customer_id = params.get("customer")
-        if params.get("source") and customer_id and str(params["source"]).startswith("card_"):
+        if params.get("source") and customer_id:
             try:
                 card = self.customer_card(customer_id, params["source"], "source")
             except StripeError as error:
                 if error.body.get("param") != "source":
                     raise
                 # docs.stripe.com/error-codes#missing: "Both a customer and source ID have
-                # been provided, but the source has not been saved to the customer."
+                # been provided, but the source has not been saved to the customer" (a token
+                # too: with a customer the source is one of its own); 404, as Stripe answered
+                # stripe-stateful-mock's live-checked parity test
                 raise invalid(
                     f"Customer {customer_id} does not have a linked source with ID "
                     f"{params['source']}.",
                     "missing",
                     "source",
+                    status=404,
                 ) from None
         elif params.get("source"):
             card = self._card_from_source(params["source"])
@@ -312,6 +316,23 @@ class Charges:
         return charge
 
     # ------------------------------------------------------------ refunds
+    def list_charge_refunds(self, params, charge_id):
+        """GET /v1/charges/{charge}/refunds: the charge's refunds, newest first (the URL of
+        a charge's `refunds` list)."""
+        charge = self.lookup(charge_id, "charge")
+        wanted = {**params, "charge": charge["id"]}
+        return self.page("refund", wanted, f"/v1/charges/{charge['id']}/refunds", ("charge",))
+
+    def retrieve_charge_refund(self, params, charge_id, refund_id):
+        """GET /v1/charges/{charge}/refunds/{refund}: one of the charge's refunds."""
+        charge = self.lookup(charge_id, "charge")
+        refund = self.lookup(refund_id, "refund")
+        if refund["charge"] != charge["id"] and not (
+            self.stripe_mock and refund_id in self._fixtures
+        ):
+            raise not_found("refund", refund_id)
+        return refund
+
     def create_refund(self, params):
         if params.get("payment_intent"):
             intent = self.lookup(params["payment_intent"], "payment_intent", "payment_intent")
@@ -322,7 +343,10 @@ class Charges:
                 )
             charge = self.objects[intent["latest_charge"]]
         elif params.get("charge"):
-            charge = self.lookup(params["charge"], "charge", "charge")
+            # a missing charge is the request's own object: 404 with param `id`, as Stripe
+            # answered (stripe/stripe-node#639: "param: 'id', message: 'No such charge: ...'";
+            # stripe-stateful-mock's refund parity test, checked against live Stripe: 404)
+            charge = self.lookup(params["charge"], "charge", "id")
         else:
             raise invalid(
                 "One of the following params should be provided for this request: "

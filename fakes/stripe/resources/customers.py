@@ -210,7 +210,7 @@ class CustomerSources:
 
     def _add_source(self, customer, source, metadata=None):
         found = self.objects.get(source) if isinstance(source, str) else None
-        if found is not None and found.get("object") == "source":
+        if found is not None and found.get("object") == "source" and self._visible(source):
             # a Source (POST /v1/sources) is attached as it is (docs.stripe.com/api/sources/attach)
             found["customer"] = customer["id"]
             if not customer["default_source"]:

@@ -6,6 +6,7 @@ import time
 from fakes.stripe import cards
 from fakes.stripe.params import apply_metadata
 from fakes.stripe.resources.charges import card_error
+from fakes.stripe.resources.tokens import magic_expiry
 from fakes.stripe.store import position_of, sequence
 from fakes.stripe.wire import empty_billing_details, invalid
 
@@ -46,7 +47,7 @@ class PaymentMethods:
     def _payment_method(self, method_id, param="payment_method"):
         if method_id in cards.PAYMENT_METHODS:
             test_card = cards.CARDS[cards.PAYMENT_METHODS[method_id]]
-            return self._store_payment_method(test_card, 12, time.gmtime().tm_year + 5)
+            return self._store_payment_method(test_card, *magic_expiry())
         return self.lookup(method_id, "payment_method", param)
 
     def retrieve_payment_method(self, params, id):
