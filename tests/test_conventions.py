@@ -61,7 +61,9 @@ class ErrorEnvelopeTests(APITestCase):
     def test_an_unhandled_exception_is_a_500_in_the_envelope(self):
         self.client.raise_request_exception = False
         with (
-            mock.patch("accounts.serializers.UserSerializer.to_representation", side_effect=KeyError),
+            mock.patch(
+                "accounts.serializers.UserSerializer.to_representation", side_effect=KeyError
+            ),
             self.assertLogs("django.request", "ERROR"),
         ):
             response = self.client.get(reverse("me"))
