@@ -165,6 +165,29 @@ class DurableStateTests(ServiceTestCase):
             self.assertEqual(stripe.Charge.retrieve(ids[0]).amount_refunded, 100)
             self.assertEqual(len(stripe.Charge.list(limit=100).data), len(ids))
 
+    def test_snapshots_come_further_apart_as_the_state_grows(self):
+        """A snapshot writes everything stored, so one every 32 MiB of journal would cost
+        each request more as the fakes fill: the next one waits for the journal to pass
+        the last snapshot's size too (the benchmark's 100k-charge figure depends on it)."""
+        self.start(compact_after=4_000)
+        rotations = []  # (journal bytes, last snapshot's bytes) when each compaction began
+        journal, begin = self.service.journal, self.service._start_compaction
+
+        def recording():
+            rotations.append((journal.bytes_written, journal.snapshot_bytes))
+            begin()
+
+        self.service._start_compaction = recording
+        with self.stripe():
+            for n in range(150):
+                stripe.Charge.create(amount=500 + n, currency="usd", source="tok_visa")
+                self.service.wait_compaction()
+        self.assertGreaterEqual(len(rotations), 3, rotations)
+        for written, snapshot in rotations:
+            self.assertGreater(written, max(4_000, snapshot))
+        self.assertGreater(rotations[-1][1], 4_000)  # the snapshot outgrew the floor...
+        self.assertGreater(rotations[-1][0], 2 * rotations[0][0])  # ...and spaced them out
+
     def test_one_writer_only(self):
         self.start()
         with self.assertRaisesMessage(StateLocked, "one writer"):

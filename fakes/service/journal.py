@@ -110,6 +110,7 @@ class Journal:
         self.generation = 0
         self.bytes_written = 0  # since the last rotation
         self.records_written = 0
+        self.snapshot_bytes = 0  # the size of the newest complete snapshot
 
     # ------------------------------------------------------------------ loading
     def load(self):
@@ -121,6 +122,7 @@ class Journal:
             records, _ = read_records(snapshots[candidate], self.loads)
             if records and records[-1] == SNAPSHOT_END:
                 snapshot, generation = records[1:-1], candidate
+                self.snapshot_bytes = snapshots[candidate].stat().st_size
                 break
             logger.warning("sandbox state: ignoring incomplete %s", snapshots[candidate].name)
         journals = {g: p for g, p in _files(self.directory, "journal").items() if g >= generation}
@@ -182,7 +184,9 @@ class Journal:
             handle.write(encode(SNAPSHOT_END, self.dumps))
             handle.flush()
             os.fsync(handle.fileno())
+            size = handle.tell()
         os.replace(temporary, final)
+        self.snapshot_bytes = size
         self._fsync_directory()
         for kind in ("snapshot", "journal"):
             for number, path in _files(self.directory, kind).items():
