@@ -226,12 +226,14 @@ class SandboxService:
                 self._start_compaction()
 
     def _compaction_due(self):
-        """Past `compact_after` bytes of journal, and past the last snapshot's size: a
-        snapshot costs what is stored, so writing one every fixed number of bytes would
-        make each request pay more as the fakes fill (Redis rewrites its AOF by the same
-        rule, `auto-aof-rewrite-percentage 100`). A start then replays at most a journal
-        as big as the snapshot."""
-        return self.journal.bytes_written > max(self.compact_after, self.journal.snapshot_bytes)
+        """Past `compact_after` bytes of journal, and past half the last snapshot's size.
+        A snapshot costs what is stored, so writing one every fixed number of bytes would
+        make each request pay more as the fakes fill; spaced in proportion to the state,
+        each journal byte pays for at most two bytes of snapshot (Redis rewrites its AOF by
+        the same kind of rule, `auto-aof-rewrite-percentage`). Half, not all: a start after
+        `kill -9` then replays a journal at most half the snapshot's size (restart time)."""
+        floor = max(self.compact_after, self.journal.snapshot_bytes // 2)
+        return self.journal.bytes_written > floor
 
     def commit_deliveries(self, records):
         self._commit(("stripe",), {"deliveries": [record.as_tuple() for record in records]})
