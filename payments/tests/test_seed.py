@@ -11,6 +11,7 @@ from rest_framework.test import APITestCase
 from payments.models import Payment
 
 
+# --8<-- [start:hand-written-mock-token]
 class MockToken(stripe.Token):
     @classmethod
     def create(cls, api_key=None, idempotency_key=None, stripe_account=None, **params):
@@ -42,3 +43,6 @@ class PaymentTest(APITestCase):
         self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
         self.assertEqual(response.json()["error"]["type"], "card_error")
         self.assertEqual(Payment.objects.get().status, Payment.Status.FAILED)
+
+
+# --8<-- [end:hand-written-mock-token]

@@ -16,13 +16,9 @@ from unittest import mock
 from unittest.mock import MagicMock
 
 import responses
-import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import SimpleTestCase, TestCase, override_settings
-from django.urls import reverse
-from rest_framework import status
-from rest_framework.test import APITestCase
 
 from backend.testing import real_network
 from notifications import todos
@@ -30,40 +26,8 @@ from notifications.models import NotificationLog
 from notifications.push import PushService
 from notifications.tasks import send_reminder
 from notifications.testing import fake_todos
-from payments.models import Payment
 
 User = get_user_model()
-
-
-# --8<-- [start:hand-written-mock-token]
-class HandWrittenMockToken(stripe.Token):
-    """The tutorial's MockToken: one card number is good, every other one is refused."""
-
-    @classmethod
-    def create(cls, api_key=None, idempotency_key=None, stripe_account=None, **params):
-        if params["card"]["number"] != "4242424242424242":
-            raise stripe.CardError("Invalid card number", None, 402)
-        response = {"id": "tok_42XXdZGzvyST06Z0LA6h5gJp", "object": "token", "type": "card",
-                    "card": {"id": "card_17XXdZGzvyST06Z022EiG1zt", "object": "card",
-                             "brand": "Visa", "last4": "4242", "exp_month": 12, "exp_year": 2030}}  # fmt: skip
-        return cls.construct_from(response, api_key)
-
-
-class HandWrittenMockTokenTest(APITestCase):
-    def setUp(self):
-        self.client.force_authenticate(User.objects.create_user("ada"))
-
-    @mock.patch("stripe.Token", HandWrittenMockToken)
-    def test_an_invalid_card_number_is_refused(self):
-        data = {"number": "1111111111111111", "exp_month": 12, "exp_year": 2030, "cvc": "123",
-                "amount": 500}  # fmt: skip
-        response = self.client.post(reverse("payments"), data=data, format="json")
-        self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
-        self.assertEqual(response.json()["error"]["type"], "card_error")
-        self.assertEqual(Payment.objects.get().status, Payment.Status.FAILED)
-
-
-# --8<-- [end:hand-written-mock-token]
 
 
 # --8<-- [start:magicmock-push]
