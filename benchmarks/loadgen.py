@@ -12,6 +12,7 @@ client's. Loopback only. Prints one JSON line: {"rps", "requests", "failures", "
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from urllib.parse import urlsplit
@@ -81,6 +82,27 @@ async def run(url, method, body, headers, clients, seconds, expect, limit=None):
         "failures": sum(failures),
         "statuses": {str(k): v for k, v in statuses.items()},
     }
+
+
+def drive(url, seconds, *, method="GET", body=None, headers=(), clients=8, requests=None,
+          expect=200, timeout=60):  # fmt: skip
+    """Run this load generator in its own process against `url`; its JSON result. Raises
+    when any answer is not `expect` (a figure of failed requests would mean nothing)."""
+    command = [sys.executable, __file__, url, "--method", method, "--clients", str(clients)]
+    command += ["--seconds", str(seconds), "--expect", str(expect)]
+    if body is not None:
+        command += ["--body", body]
+    for header in headers:
+        command += ["--header", header]
+    if requests:
+        command += ["--requests", str(requests)]
+    out = subprocess.run(
+        command, check=True, capture_output=True, text=True, timeout=seconds + timeout
+    )
+    result = json.loads(out.stdout)
+    if result["failures"]:
+        raise RuntimeError(f"{url}: answers other than {expect}: {result['statuses']}")
+    return result
 
 
 def main(argv=None):

@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import loadgen  # noqa: E402
 import stripe_fakes as sf  # noqa: E402  (sets Django up)
 
 from fakes.contract import FakeResponse, TransportFault  # noqa: E402
@@ -115,17 +116,15 @@ def stripe_pairs_against(url, pairs):
 
 # ----------------------------------------------------------------- load
 def load(url, seconds, clients=8, requests=None):
-    command = [sys.executable, str(HERE / "loadgen.py"), url + "/v1/charges", "--method", "POST"]
-    command += ["--body", CHARGE_BODY, "--clients", str(clients), "--seconds", str(seconds)]
-    command += ["--header", "Authorization: Bearer sk_test_bench"]
-    command += ["--header", "Content-Type: application/x-www-form-urlencoded"]
-    if requests:
-        command += ["--requests", str(requests)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60)
-    result = json.loads(out.stdout)
-    if result["failures"]:
-        raise RuntimeError(f"{url}: answers other than 200: {result['statuses']}")
-    return result["rps"]
+    headers = (
+        "Authorization: Bearer sk_test_bench",
+        "Content-Type: application/x-www-form-urlencoded",
+    )
+    answered = loadgen.drive(
+        url + "/v1/charges", seconds, method="POST", body=CHARGE_BODY, headers=headers,
+        clients=clients, requests=requests,
+    )  # fmt: skip
+    return answered["rps"]
 
 
 def fill(engine, charges):

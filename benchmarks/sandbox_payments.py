@@ -37,6 +37,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import loadgen
+
 ROOT = Path(__file__).resolve().parent.parent
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"}
 UNTHROTTLED = {
@@ -159,18 +161,11 @@ def free_port():
 
 
 def load(url, seconds, body=None, token=None, clients=8, expect=200):
-    command = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), url]
-    command += ["--clients", str(clients), "--seconds", str(seconds), "--expect", str(expect)]
-    if token:
-        command += ["--header", f"Authorization: Token {token}"]
+    headers = [f"Authorization: Token {token}"] if token else []
     if body is not None:
-        command += ["--method", "POST", "--body", body]
-        command += ["--header", "Content-Type: application/json"]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60)
-    result = json.loads(out.stdout)
-    if result["failures"]:
-        raise RuntimeError(f"{url}: answers other than {expect}: {result['statuses']}")
-    return result
+        headers.append("Content-Type: application/json")
+    return loadgen.drive(url, seconds, method="GET" if body is None else "POST", body=body,
+                         headers=headers, clients=clients, expect=expect)  # fmt: skip
 
 
 def wait_for(url, process, seconds=60):

@@ -29,9 +29,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import loadgen
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BODY = "amount=500&currency=usd&source=tok_visa"
+HEADERS = ("Authorization: Bearer sk_test_bench", "Content-Type: application/x-www-form-urlencoded")
 
 
 def free_port():
@@ -88,17 +91,10 @@ class Service:
 
 
 def load(url, seconds, requests=None, clients=8):
-    command = [sys.executable, str(HERE / "loadgen.py"), url + "/stripe/v1/charges"]
-    command += ["--method", "POST", "--body", BODY, "--clients", str(clients)]
-    command += ["--seconds", str(seconds), "--header", "Authorization: Bearer sk_test_bench"]
-    command += ["--header", "Content-Type: application/x-www-form-urlencoded"]
-    if requests:
-        command += ["--requests", str(requests)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 600)
-    result = json.loads(out.stdout)
-    if result["failures"]:
-        raise RuntimeError(f"answers other than 200: {result['statuses']}")
-    return result
+    return loadgen.drive(
+        url + "/stripe/v1/charges", seconds, method="POST", body=BODY, headers=HEADERS,
+        clients=clients, requests=requests, timeout=600,
+    )  # fmt: skip
 
 
 def main():
