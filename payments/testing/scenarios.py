@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.test import override_settings
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from fakes.contract import FAULT_KINDS as _KINDS
 from fakes.contract import TransportFault
-from fakes.stripe.client import signed_webhook, stripe_globals
+from fakes.stripe.client import stripe_globals
 from payments.testing.ledger import assert_ledger_matches
+from payments.testing.webhooks import post_signed_event
 
 # The fault kinds a Stripe call can meet (slow_response is the push provider's only).
 FAULT_KINDS = ("api_error", "rate_limit", "timeout", "connection_error", "lost_response")
@@ -141,15 +141,8 @@ class ScenarioDriver:
         return response
 
     def deliver(self, event):
-        body, header = signed_webhook(event, WEBHOOK_SECRET)
         with override_settings(STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET):
-            response = self.webhooks.generic(
-                "POST",
-                reverse("stripe-webhook"),
-                body,
-                content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )
+            response = post_signed_event(self.webhooks, event, WEBHOOK_SECRET)
         self.test.assertEqual(response.status_code, 200, (event["type"], response.content))
         return response
 

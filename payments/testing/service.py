@@ -166,17 +166,12 @@ def deliver_events(test, service_stripe, since=0, secret=WEBHOOK_SECRET):
     endpoint through the test client (what the service's forwarding does to a live server);
     returns how many."""
     from django.test import override_settings
-    from django.urls import reverse
 
-    from fakes.stripe import signed_webhook
+    from payments.testing.webhooks import post_signed_event
 
     events = service_stripe.events[since:]
     with override_settings(STRIPE_WEBHOOK_SECRET=secret):
         for event in events:
-            body, header = signed_webhook(event, secret)
-            answer = test.client.generic(
-                "POST", reverse("stripe-webhook"), body, content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )  # fmt: skip
+            answer = post_signed_event(test.client, event, secret)
             test.assertEqual(answer.status_code, 200, answer.content)
     return len(events)

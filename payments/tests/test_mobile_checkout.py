@@ -27,10 +27,10 @@ from payments.testing import (
     assert_ledger_matches,
     fake_stripe,
     shared_engine,
-    signed_webhook,
     stripe_globals,
     stripe_server,
 )
+from payments.testing.webhooks import post_signed_event
 
 User = get_user_model()
 SECRET = "whsec_mobile"
@@ -93,11 +93,7 @@ class Journeys:
         """Sign and post every event not yet delivered; returns their types."""
         events = [e for e in self.engine.events if e["id"] not in self.engine.delivered]
         for event in reversed(events) if reverse_order else events:
-            body, header = signed_webhook(event, SECRET)
-            response = self.client.generic(
-                "POST", reverse("stripe-webhook"), body, content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )  # fmt: skip
+            response = post_signed_event(self.client, event, SECRET)
             self.assertEqual(response.status_code, 200, response.content)
             self.engine.delivered.add(event["id"])
         return [e["type"] for e in events]

@@ -25,8 +25,8 @@ from payments.testing import (
     LedgerAssertionsMixin,
     assert_ledger_matches,
     fake_stripe,
-    signed_webhook,
 )
+from payments.testing.webhooks import post_signed_event
 from payments.tests.helpers import expect_stripe_unavailable
 
 User = get_user_model()
@@ -62,11 +62,7 @@ class RefundTestCase(LedgerAssertionsMixin, FakeStripeMixin, APITestCase):
         return self.client.post(url, data or {}, format="json", **headers)
 
     def deliver(self, event):
-        body, header = signed_webhook(event, SECRET)
-        return self.client.generic(
-            "POST", reverse("stripe-webhook"), body, content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=header,
-        )  # fmt: skip
+        return post_signed_event(self.client, event, SECRET)
 
     def events(self, *types):
         return [e for e in self.stripe.events if not types or e["type"] in types]

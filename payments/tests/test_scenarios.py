@@ -24,10 +24,10 @@ from payments.testing import (
     ScenarioDriver,
     assert_ledger_matches,
     fake_stripe,
-    signed_webhook,
 )
 from payments.testing.scenarios import FAULT_KINDS
 from payments.testing.service import SandboxServiceMixin
+from payments.testing.webhooks import post_signed_event
 
 User = get_user_model()
 SLOW = os.environ.get("SLOW_TESTS") == "1"
@@ -205,11 +205,7 @@ class ConcurrentScenarioTests(TransactionTestCase):
             client = APIClient()
             try:
                 for event in events if number % 2 else reversed(events):
-                    body, header = signed_webhook(event, SECRET)
-                    response = client.generic(
-                        "POST", reverse("stripe-webhook"), body,
-                        content_type="application/json", HTTP_STRIPE_SIGNATURE=header,
-                    )  # fmt: skip
+                    response = post_signed_event(client, event, SECRET)
                     statuses.append(response.status_code)
             finally:
                 connection.close()

@@ -12,7 +12,8 @@ from django.urls import reverse
 from rest_framework.test import APITestCase
 
 from payments.models import Payment
-from payments.testing import FakeStripeMixin, signed_webhook
+from payments.testing import FakeStripeMixin
+from payments.testing.webhooks import post_signed_event
 
 User = get_user_model()
 CARD = {"exp_month": 12, "exp_year": 2034, "cvc": "123", "amount": 500}
@@ -126,12 +127,8 @@ class WebhookWritePathTests(FakeStripeMixin, APITestCase):
     (The sandbox forwards every event: this is most of a sandbox payment's extra cost.)"""
 
     def deliver(self, event):
-        body, header = signed_webhook(event, "whsec_write_path")
         with CaptureQueriesContext(connection) as queries:
-            answer = self.client.generic(
-                "POST", reverse("stripe-webhook"), body, content_type="application/json",
-                HTTP_STRIPE_SIGNATURE=header,
-            )  # fmt: skip
+            answer = post_signed_event(self.client, event, "whsec_write_path")
         self.assertEqual(answer.status_code, 200, answer.content)
         reads = [
             q["sql"]
