@@ -210,7 +210,7 @@ def parser():
         type=float,
         default=32,
         metavar="MIB",
-        help="write a snapshot once the journal passes this many MiB and half the last snapshot's size (default 32)",
+        help="write a snapshot once the journal passes this many MiB and twice the last snapshot's size (default 32)",
     )
     found.add_argument(
         "--stripe-mock",
