@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import gc
+import signal
 import socket
 import threading
 import time
@@ -187,8 +188,17 @@ class FakeServer:
         return self._server
 
     def serve_forever(self):
-        """Serve in this thread until interrupted (uvicorn handles SIGINT/SIGTERM here)."""
-        self._uvicorn().run(sockets=[self.socket])
+        """Serve in this thread until SIGINT or SIGTERM, then return, so that the caller's
+        clean-up runs (the sandbox service writes its snapshot there). uvicorn shuts down
+        gracefully and then raises the signal it caught again; for SIGTERM, whose default
+        action ends the process on the spot, a handler turns that into KeyboardInterrupt."""
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._uvicorn().run(sockets=[self.socket])
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def start(self):
         """Serve in a daemon thread; returns self (use as a context manager to stop)."""
@@ -221,6 +231,10 @@ class FakeServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _has_uvloop():

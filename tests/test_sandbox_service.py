@@ -8,6 +8,9 @@ the journeys through gunicorn) is in test_sandbox.py and test_sandbox_journeys.p
 import base64
 import json
 import logging
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -638,6 +641,37 @@ class ConsoleTests(ServiceTestCase):
             self.url + "/console/events", headers={"X-Console-Fragment": "1"}, timeout=5
         )
         self.assertTrue(answer.text.startswith("<h1>Events</h1>"))
+
+
+class ProcessTests(ServiceTestCase):
+    """`python -m fakes.service` as its own process, as `sandbox serve` and `make run` run it."""
+
+    def test_sigterm_stops_it_cleanly_with_a_snapshot_and_an_empty_journal(self):
+        state = self.directory / "state"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fakes.service", "--port", "0", "--state", str(state)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(process.kill)
+        first = process.stdout.readline()  # "Sandbox service on http://127.0.0.1:P (...)"
+        self.assertIn("Sandbox service on http://127.0.0.1:", first)
+        self.url = first.split()[3]
+        with self.stripe():
+            charge = stripe.Charge.create(amount=700, currency="usd", source="tok_visa")
+
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        # uvicorn raises a caught SIGTERM again once it has stopped serving: without a
+        # handler of ours that ended the process there, before the snapshot was written
+        self.assertEqual(process.returncode, 0, err)
+        self.assertEqual([p.stat().st_size for p in state.glob("journal-*.log")], [0])
+        self.assertEqual(len(list(state.glob("snapshot-*.bin"))), 1)
+        loaded = SandboxService(str(state))
+        self.addCleanup(loaded.close, snapshot=False)
+        self.assertEqual(loaded.status()["stripe"]["charge"], 1)
+        self.assertEqual(loaded.stripe.get(charge.id)["amount"], 700)
 
 
 class BindingTests(SimpleTestCase):
