@@ -420,7 +420,8 @@ def main():
         print(
             f"\nThe sandbox service (benchmarks/service.py): POST /v1/charges {service['rps_empty']} "
             f"req/s empty, {service['rps_full']} at {service['stored']:,}+ stored "
-            f"({service['full_vs_empty']:+.1%}); {service['kib_per_charge']} KiB RSS per stored "
+            f"({service['full_vs_empty']:+.1%}; rounds side by side "
+            f"{service['full_vs_empty_paired']:+.1%}); {service['kib_per_charge']} KiB RSS per stored "
             f"charge; restart at {service['stored_after_rounds']:,} charges "
             f"{service['restart_seconds_sigterm']} s after SIGTERM, {service['restart_seconds_kill9']} s "
             f"after kill -9 (every charge kept: {service['kill9_charges_kept']})"

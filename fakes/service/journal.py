@@ -19,12 +19,12 @@ snapshot, then every journal from its generation on; a torn record at the end of
 last journal (killed mid-write: never acknowledged) is cut off.
 
 Compaction keeps the journal short (so a start after `kill -9` replays little) without
-stopping the service: `rotate()` starts
-journal <g+1>, and the snapshot of generation <g+1> is written in small chunks between
-requests, each value as it is when its chunk is written. Such a snapshot is "fuzzy" (not
-of one instant), which is safe because every journal record carries whole values (redo
-logging): replaying journal <g+1> over it, in order, ends with each key's latest value,
-and a key nobody changed since the rotation has the same value in both. Only when the
+stopping the service: `rotate()` starts journal <g+1>, and the snapshot of generation
+<g+1> is written in small chunks, each value as it is when its chunk is encoded
+(service.py, `_snapshot_step`). Such a snapshot is "fuzzy" (not of one instant), which
+is safe because every journal record carries whole values (redo logging): replaying
+journal <g+1> over it, in order, ends with each key's latest value, and a key nobody
+changed since the rotation has the same value in both. Only when the
 snapshot is complete (fsync, rename) are the older files removed.
 """
 

@@ -15,6 +15,7 @@ import functools
 import gc
 import json
 import logging
+import queue
 import secrets
 import threading
 import time
@@ -150,6 +151,7 @@ class SandboxService:
         self.location = "memory"
         self.loaded = {"records": 0, "seconds": 0.0}
         self._compacting = None
+        self._snapshot_steps = None  # the snapshot being written: see _snapshot_step
         self._served = 0
         self.calls = collections.deque(maxlen=2000)  # (number, service, method, path, outcome)
         self.calls_total = 0
@@ -240,6 +242,8 @@ class SandboxService:
             self.journal.append(("c", changes, service))
             if self._compacting is None and self._compaction_due():
                 self._start_compaction()
+            else:
+                self._snapshot_step()
 
     def _compaction_due(self):
         """Past `compact_after` bytes of journal, and past twice the last snapshot's size.
@@ -257,53 +261,80 @@ class SandboxService:
         self._commit(("stripe",), {"deliveries": [record.as_tuple() for record in records]})
 
     def _start_compaction(self):
-        """Rotate the journal now; write the snapshot in chunks from a thread (journal.py)."""
+        """Rotate the journal now; the snapshot is written from a thread (journal.py)."""
         with self.lock:
             generation = self.journal.rotate()
             plans = {name: recorder.snapshot_plan() for name, recorder in self.recorders.items()}
             events = list(self.deliveries.records)
             service = {"clock": self.clock.offset, "endpoint": dict(self.endpoint)}
+            self._snapshot_steps = self._snapshot_records(plans, events, service)
+            self._snapshot_ready = queue.SimpleQueue()
         thread = threading.Thread(
-            target=self._write_snapshot,
-            args=(generation, plans, events, service),
-            name="sandbox-snapshot",
-            daemon=True,
+            target=self._write_snapshot, args=(generation,), name="sandbox-snapshot", daemon=True
         )
         self._compacting = thread
         thread.start()
 
-    def _write_snapshot(self, generation, plans, events, service):
-        def encode_record(record):
-            return encode(record, self.journal.dumps)
+    def _snapshot_records(self, plans, events, service):
+        """The snapshot's records, each read when it is reached: advance under the lock."""
+        for key, value in service.items():
+            yield ("svc", key, value)
+        for name, plan in plans.items():
+            recorder = self.recorders[name]
+            for kind, attr, content in plan:
+                if kind != "dict":
+                    yield ("fake", name, kind, attr, content)
+                    continue
+                for start in range(0, len(content), SNAPSHOT_CHUNK):
+                    keys = content[start : start + SNAPSHOT_CHUNK]
+                    yield recorder.snapshot_record(attr, keys, self._encode_record)
+        for start in range(0, len(events), SNAPSHOT_CHUNK):
+            found = (self.deliveries.records.get(e) for e in events[start : start + SNAPSHOT_CHUNK])
+            yield ("svc", "deliveries", [r.as_tuple() for r in found if r is not None])
 
-        def chunks():
-            for key, value in service.items():
-                yield ("svc", key, value)
-            for name, plan in plans.items():
-                recorder = self.recorders[name]
-                for kind, attr, content in plan:
-                    if kind != "dict":
-                        yield ("fake", name, kind, attr, content)
-                        continue
-                    for start in range(0, len(content), SNAPSHOT_CHUNK):
-                        keys = content[start : start + SNAPSHOT_CHUNK]
-                        with self.lock:  # values as they are now, encoded before it is let go
-                            yield recorder.snapshot_record(attr, keys, encode_record)
-            for start in range(0, len(events), SNAPSHOT_CHUNK):
-                with self.lock:
-                    found = (
-                        self.deliveries.records.get(e)
-                        for e in events[start : start + SNAPSHOT_CHUNK]
-                    )
-                    yield ("svc", "deliveries", [r.as_tuple() for r in found if r is not None])
+    def _encode_record(self, record):
+        return encode(record, self.journal.dumps)
+
+    def _snapshot_step(self):
+        """Under the lock: take the snapshot's next record (a dict's values as they are
+        now) and hand it to the writer. Every journaled change takes one step too, so a
+        busy service finishes its snapshot as surely as an idle one (as Redis rehashes a
+        dict a step per command): taking them all from the writing thread would either
+        hold the lock against the requests or wait behind them for ever."""
+        steps = self._snapshot_steps
+        if steps is None:
+            return
+        record = next(steps, None)
+        if record is None:
+            self._snapshot_steps = None
+        self._snapshot_ready.put(record)
+
+    def _write_snapshot(self, generation):
+        ready = self._snapshot_ready
+
+        def records():
+            while True:
+                try:
+                    record = ready.get_nowait()
+                except queue.Empty:
+                    if self.lock.acquire(timeout=0.01):  # busy: the requests take steps
+                        try:
+                            self._snapshot_step()
+                        finally:
+                            self.lock.release()
+                    continue
+                if record is None:
+                    return
+                yield record
 
         try:
-            self.journal.write_snapshot(generation, chunks())
+            self.journal.write_snapshot(generation, records())
         except Exception:
             logger.exception(
                 "sandbox state: writing snapshot %s failed (the journal is kept)", generation
             )
         finally:
+            self._snapshot_steps = None  # (after a failure: the requests stop taking steps)
             self._compacting = None
 
     def wait_compaction(self, timeout=60):
