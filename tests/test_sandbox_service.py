@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from unittest import mock
 
 import requests
 import stripe
@@ -189,6 +190,33 @@ class DurableStateTests(ServiceTestCase):
         self.stop()
         self.start()
         self.assertEqual(len(self.service.stripe.charges), 600 + writes)
+
+    def test_a_snapshot_that_fails_in_a_requests_step_fails_alone(self):
+        """The request that took the failing step is answered; the journal is kept, so
+        nothing is lost, and the next compaction writes a snapshot."""
+        self.start()
+        form = b"amount=500&currency=usd&source=tok_visa"
+        headers = {"Authorization": f"Bearer {KEY}"}
+        for _ in range(300):
+            self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
+        recorder = self.service.recorders["stripe"]
+        with mock.patch.object(recorder, "snapshot_record", side_effect=MemoryError):
+            with self.service.lock, self.assertLogs("fakes.service", "ERROR") as logged:
+                self.service._start_compaction()
+                answer = self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
+                self.assertEqual(answer.status, 200)
+                for _ in range(50):
+                    self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
+                self.service.wait_compaction(timeout=10)
+                self.assertIsNone(self.service._compacting)
+        self.assertIn("writing snapshot 1 failed", logged.output[0])
+        self.assertEqual(list((self.directory / "state").glob("snapshot-*.bin")), [])
+        self.service._start_compaction()
+        self.service.wait_compaction()
+        self.stop()
+        self.start()
+        self.assertEqual(len(self.service.stripe.charges), 351)
+        self.assertEqual(len(list((self.directory / "state").glob("snapshot-*.bin"))), 1)
 
     def test_snapshots_come_further_apart_as_the_state_grows(self):
         """A snapshot writes everything stored, so one every 32 MiB of journal would cost

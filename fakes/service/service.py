@@ -304,8 +304,11 @@ class SandboxService:
         steps = self._snapshot_steps
         if steps is None:
             return
-        record = next(steps, None)
-        if record is None:
+        try:
+            record = next(steps, None)
+        except Exception as error:  # never the request's failure: the writer gives up
+            record = error
+        if record is None or isinstance(record, Exception):
             self._snapshot_steps = None
         self._snapshot_ready.put(record)
 
@@ -325,6 +328,8 @@ class SandboxService:
                     continue
                 if record is None:
                     return
+                if isinstance(record, Exception):
+                    raise record
                 yield record
 
         try:
