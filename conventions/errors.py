@@ -12,6 +12,7 @@ per-field validation errors as `{field: [{"code", "message"}]}`.
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
 from rest_framework import exceptions, status
 
 TYPE_BY_STATUS = {
@@ -190,6 +191,9 @@ class ApiErrorPagesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        missing_slash = self._missing_slash(request)
+        if missing_slash:
+            return missing_slash
         response = self.get_response(request)
         if (
             response.status_code == 404
@@ -213,3 +217,21 @@ class ApiErrorPagesMiddleware:
                 answer["Allow"] = response["Allow"]
             return answer
         return response
+
+    @staticmethod
+    def _missing_slash(request):
+        """A write to an API path without its trailing slash: a 404 that says so. Django's
+        APPEND_SLASH would answer its HTML error page with DEBUG on, and with DEBUG off a
+        301 that clients follow with a GET: a POST to /api/payments would list payments."""
+        path = request.path_info
+        if (
+            not path.startswith("/api/")
+            or path.endswith("/")
+            or request.method in ("GET", "HEAD", "OPTIONS")  # (redirected: nothing lost)
+            or is_valid_path(path, getattr(request, "urlconf", None))
+            or not is_valid_path(path + "/", getattr(request, "urlconf", None))
+        ):
+            return None
+        return json_error(
+            404, "not_found", f"No endpoint at {path}: the API's paths end with a slash ({path}/)."
+        )

@@ -192,13 +192,15 @@ class FakeServer:
         clean-up runs (the sandbox service writes its snapshot there). uvicorn shuts down
         gracefully and then raises the signal it caught again; for SIGTERM, whose default
         action ends the process on the spot, a handler turns that into KeyboardInterrupt."""
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        main = threading.current_thread() is threading.main_thread()  # (signals go there)
+        previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
         try:
             self._uvicorn().run(sockets=[self.socket])
         except KeyboardInterrupt:
             pass
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
 
     def start(self):
         """Serve in a daemon thread; returns self (use as a context manager to stop)."""

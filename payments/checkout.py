@@ -325,6 +325,7 @@ def create_sheet(user, data, idempotency_key=""):
     except stripe.StripeError as error:
         if isinstance(error, stripe.InvalidRequestError | stripe.CardError):
             # Stripe refused the request itself: the payment ends here, not left pending
+            customers.forget_missing_customer(user, customer_id, error)  # a retry makes one
             message = provider_message(error)
             settlement.settle_failure(
                 payment, error.code or "invalid_request", "", message, claim=claim

@@ -9,6 +9,7 @@ the call (StripeCustomer, CardSetup).
 import logging
 import re
 import time
+import uuid
 from datetime import timedelta
 
 import stripe
@@ -17,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from conventions.errors import ApiError
-from payments.answers import provider_unavailable
+from payments.answers import provider_unavailable, stripe_refused
 from payments.models import CardSetup, StripeCustomer
 from payments.stripe_objects import field
 
@@ -65,6 +66,22 @@ def customer_for(user, create=True):
     return StripeCustomer.objects.get(pk=profile.pk).stripe_customer_id
 
 
+def forget_missing_customer(user, customer_id, error):
+    """True if Stripe no longer knows the user's stored Customer (deleted in the Dashboard,
+    or a sandbox reset); then it is forgotten, with a fresh reference (a create replayed
+    with the old key would answer the deleted Customer), so the next call makes another."""
+    if not customer_id or getattr(error, "code", None) != "resource_missing":
+        return False
+    if customer_id not in str(getattr(error, "user_message", None) or error):
+        return False  # another object is missing (a PaymentMethod, say), not the Customer
+    forgotten = StripeCustomer.objects.filter(user=user, stripe_customer_id=customer_id).update(
+        stripe_customer_id="", reference=uuid.uuid4(), created_at=timezone.now()
+    )
+    if forgotten:
+        logger.warning("Stripe has no customer %s (user %s): forgotten", customer_id, user.pk)
+    return True
+
+
 def ephemeral_key(customer_id, stripe_version, idempotency_key):
     """An EphemeralKey for the Customer, pinned to the SDK's API version (Stripe requires
     the version explicitly; stripe-python sends it as the Stripe-Version header)."""
@@ -101,6 +118,10 @@ def setup_card(user, idempotency_key=""):
             idempotency_key=setup.stripe_idempotency_key,
         )
         ek = ephemeral_key(customer_id, None, ephemeral_key_id(setup.stripe_idempotency_key))
+    except stripe.InvalidRequestError as error:
+        if forget_missing_customer(user, customer_id, error):
+            raise stripe_refused(error) from error  # (a retry makes a new Customer)
+        raise provider_unavailable(error, f"card setup {setup.pk}") from error
     except stripe.StripeError as error:
         raise provider_unavailable(error, f"card setup {setup.pk}") from error
     CardSetup.objects.filter(pk=setup.pk).update(stripe_setup_intent_id=intent.id)
@@ -120,6 +141,8 @@ def saved_cards(user):
     try:
         methods = stripe.Customer.list_payment_methods(customer_id, type="card", limit=100)
     except stripe.StripeError as error:
+        if forget_missing_customer(user, customer_id, error):
+            return []  # its cards went with it
         raise provider_unavailable(error, f"saved cards of user {user.pk}") from error
     cards = []
     for method in methods.data:

@@ -192,31 +192,88 @@ class DurableStateTests(ServiceTestCase):
         self.assertEqual(len(self.service.stripe.charges), 600 + writes)
 
     def test_a_snapshot_that_fails_in_a_requests_step_fails_alone(self):
-        """The request that took the failing step is answered; the journal is kept, so
-        nothing is lost, and the next compaction writes a snapshot."""
-        self.start()
+        """A step that fails inside a request fails the snapshot, never the request (an
+        interrupt is not swallowed, though); the journal is kept, so nothing is lost, and a
+        half-written snapshot is not taken for a whole one (an early reviewer's catch: a
+        dead generator once looked like the end, and the snapshot lost every later chunk)."""
         form = b"amount=500&currency=usd&source=tok_visa"
         headers = {"Authorization": f"Bearer {KEY}"}
-        for _ in range(300):
-            self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
-        recorder = self.service.recorders["stripe"]
-        with mock.patch.object(recorder, "snapshot_record", side_effect=MemoryError):
-            with self.service.lock, self.assertLogs("fakes.service", "ERROR") as logged:
-                self.service._start_compaction()
-                answer = self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
-                self.assertEqual(answer.status, 200)
-                for _ in range(50):
+        for error in (MemoryError, KeyboardInterrupt):
+            with self.subTest(error=error.__name__):
+                self.start(state=error.__name__)
+                state = self.directory / error.__name__
+                for _ in range(300):
                     self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
-                self.service.wait_compaction(timeout=10)
-                self.assertIsNone(self.service._compacting)
-        self.assertIn("writing snapshot 1 failed", logged.output[0])
-        self.assertEqual(list((self.directory / "state").glob("snapshot-*.bin")), [])
-        self.service._start_compaction()
-        self.service.wait_compaction()
-        self.stop()
+                stored = len(self.service.stripe.charges)
+                recorder, raised, calls = self.service.recorders["stripe"], [], []
+                encode_chunk = recorder.snapshot_record
+
+                def second_fails(*args, encode_chunk=encode_chunk, calls=calls, error=error):
+                    calls.append(args[0])
+                    if len(calls) == 2:
+                        raise error
+                    return encode_chunk(*args)
+
+                failing = mock.patch.object(recorder, "snapshot_record", side_effect=second_fails)
+                with failing, self.service.lock, self.assertLogs("fakes.service", "ERROR") as logs:
+                    self.service._start_compaction()
+                    for _ in range(50):  # the writer is shut out: these take every step
+                        try:
+                            answer = self.service.handle(
+                                "stripe", "POST", "/v1/charges", "", form, headers
+                            )
+                        except BaseException as interrupt:
+                            raised.append(type(interrupt))
+                        else:
+                            self.assertEqual(answer.status, 200)
+                    self.service.wait_compaction(timeout=10)
+                    self.assertIsNone(self.service._compacting)
+                self.assertEqual(raised, [] if error is MemoryError else [KeyboardInterrupt])
+                self.assertIn("failed (the journal is kept)", logs.output[0])
+                self.assertEqual(sorted(p.suffix for p in state.iterdir()), ["", ".log", ".log"])
+                expected = stored + 50  # (an interrupted request's charge was journaled first)
+                self.running.service.close(snapshot=False)  # kill -9: no stop snapshot
+                self.running.server.stop()
+                self.running = None
+                self.start(state=error.__name__)
+                self.assertEqual(len(self.service.stripe.charges), expected)
+
+    def test_an_event_read_while_a_snapshot_is_written_is_whole_after_kill_9(self):
+        """Reading an event the first time fills in its data and drops its stored snapshot,
+        two dicts a fuzzy snapshot may write either side of the read: that read is
+        journaled, so the journal replayed over the snapshot makes the event whole (a
+        reviewer's catch: it was not, and such an event answered 500 after a restart)."""
         self.start()
-        self.assertEqual(len(self.service.stripe.charges), 351)
-        self.assertEqual(len(list((self.directory / "state").glob("snapshot-*.bin"))), 1)
+        headers = {"Authorization": f"Bearer {KEY}"}
+        for _ in range(600):  # events in several snapshot chunks
+            self.service.handle("stripe", "POST", "/v1/charges", "", b"amount=500&currency=usd&source=tok_visa", headers)  # fmt: skip
+        objects = self.service.stripe.objects
+        old = next(k for k in dict.keys(objects) if k.startswith("evt_"))
+        self.assertIsNone(peek_value(objects, old)["data"])  # never read yet
+        recorder, encoded = self.service.recorders["stripe"], []
+
+        def noting(attr, keys, encode):
+            encoded.append(attr)
+            return snapshot_record(attr, keys, encode)
+
+        snapshot_record = recorder.snapshot_record
+        chunks = -(-len(dict.keys(objects)) // 256)
+        with mock.patch.object(recorder, "snapshot_record", side_effect=noting):
+            with self.service.lock:  # the steps taken here, in between: the read
+                self.service._start_compaction()
+                while encoded.count("objects") < chunks:
+                    self.service._snapshot_step()
+                read = self.service.handle("stripe", "GET", f"/v1/events/{old}", "", b"", headers)
+                self.assertEqual(read.status, 200)
+            self.service.wait_compaction()
+        self.running.service.close(snapshot=False)  # kill -9: no stop snapshot
+        self.running.server.stop()
+        self.running = None
+        self.start()
+        again = self.service.handle("stripe", "GET", f"/v1/events/{old}", "", b"", headers)
+        self.assertEqual(again.status, 200)
+        self.assertEqual(json.loads(again.body)["data"], json.loads(read.body)["data"])
+        self.assertEqual(json.loads(self.service.event_payload(old))["id"], old)
 
     def test_snapshots_come_further_apart_as_the_state_grows(self):
         """A snapshot writes everything stored, so one every 32 MiB of journal would cost
@@ -262,10 +319,13 @@ class DurableStateTests(ServiceTestCase):
         with self.stripe():
             charge = stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
             records = self.service.journal.records_written
+            stripe.Event.list(limit=3)  # the first read of an event opens it: journaled once
+            opened = self.service.journal.records_written
             for _ in range(5):
                 stripe.Charge.retrieve(charge.id)
-                stripe.Event.list(limit=3)  # (reading events turns snapshots into data)
-        self.assertEqual(self.service.journal.records_written, records)
+                stripe.Event.list(limit=3)
+        self.assertEqual(opened, records + 1)
+        self.assertEqual(self.service.journal.records_written, opened)
 
     def test_memory_state_keeps_nothing_on_disk(self):
         self.start(state=None)
@@ -394,7 +454,19 @@ class ControlApiTests(ServiceTestCase):
             moved = self.control("POST", "clock/advance", {"duration": "7d"})
             self.assertEqual(moved["expired_payment_intents"], [hold.id])
             self.assertEqual(stripe.PaymentIntent.retrieve(hold.id).status, "canceled")
-        self.assertEqual(self.control("GET", "clock")["offset_seconds"], 3600 + 7 * 86400)
+
+            # what is made after a move is stamped with the sandbox's time, so a hold placed
+            # now lasts its 7 days from now (it was stamped with the machine's, and the next
+            # move, however short, expired it)
+            later = stripe.PaymentIntent.create(
+                amount=900, currency="usd", payment_method="pm_card_visa", confirm=True,
+                capture_method="manual",
+            )  # fmt: skip
+            self.assertGreaterEqual(later.created, time.time() + 3600 + 7 * 86400 - 5)
+            self.assertEqual(self.control("POST", "clock/advance", {"duration": "90s"})["expired_payment_intents"], [])  # fmt: skip
+            moved = self.control("POST", "clock/advance", {"duration": "7d"})
+            self.assertEqual(moved["expired_payment_intents"], [later.id])
+        self.assertEqual(self.control("GET", "clock")["offset_seconds"], 3600 + 14 * 86400 + 90)
 
     def test_trigger_makes_the_event_it_names(self):
         for event in self.control("GET", "triggers")["data"]:
@@ -680,6 +752,22 @@ class ConsoleTests(ServiceTestCase):
         self.assertEqual(
             self.http.get(self.url + "/console/static/../app.py", timeout=5).status_code, 404
         )
+
+    def test_older_events_are_listed_with_their_objects_too(self):
+        """Past the newest 128 (fakes.stripe.events.PACK_EVERY) an event's snapshot is kept
+        compressed: the lists and the page read its object from there (a reviewer's catch:
+        both answered 500 once there were more, with no webhook endpoint to read them)."""
+        headers = {"Authorization": f"Bearer {KEY}"}
+        form = b"amount=500&currency=usd&source=tok_visa"
+        charges = []
+        for _ in range(140):
+            answer = self.service.handle("stripe", "POST", "/v1/charges", "", form, headers)
+            charges.append(json.loads(answer.body)["id"])
+        listed = self.control("GET", "events?limit=200")["data"]
+        self.assertEqual([e["object_id"] for e in listed], charges[::-1])
+        oldest = self.control("GET", f"events/{listed[-1]['id']}")
+        self.assertEqual(oldest["data"]["object"]["id"], charges[0])
+        self.assertIn(charges[-1], self.page("/console/events"))
 
     def test_what_it_shows_is_escaped(self):
         with self.stripe():

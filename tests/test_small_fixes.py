@@ -68,6 +68,19 @@ class ApiErrorPagesTests(TestCase):
         with override_settings(DEBUG=True):
             self.assertEqual(self.client.get("/api/health").status_code, 301)
 
+    def test_a_write_without_the_slash_is_a_json_404_that_says_so(self):
+        """Not Django's HTML RuntimeError page (DEBUG on), nor a 301 a client follows with
+        a GET (DEBUG off: a POST to /api/payments would have listed the payments)."""
+        for debug in (True, False):
+            for method in ("post", "put", "patch", "delete"):
+                with self.subTest(debug=debug, method=method), override_settings(DEBUG=debug):
+                    response = getattr(self.client, method)(
+                        "/api/payments", {"amount": 500}, content_type="application/json"
+                    )
+                    self.assert_envelope(response, 404, "not_found")
+                    self.assertIn("(/api/payments/)", response.json()["error"]["message"])
+        self.assert_envelope(self.client.post("/api/no-such-thing"), 404, "not_found")
+
 
 class PagesOutsideTheApiTests(TestCase):
     """A person outside /api/ gets a small page saying what to do, never Django's debug

@@ -312,4 +312,8 @@ def run(args, out):
         pass
     finally:
         server.server_close()
+        # a second SIGTERM (a supervisor repeating itself) must not cut the stop snapshot
+        # short; a second Ctrl-C still can (the journal keeps everything either way)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         service.close()

@@ -177,14 +177,19 @@ class Journal:
         """Write snapshot <generation> from an iterable of records; then drop older files."""
         final = self.directory / f"snapshot-{generation}.bin"
         temporary = final.with_suffix(".tmp")
-        with open(temporary, "wb") as handle:
-            handle.write(encode(("snapshot", generation), self.dumps))
-            for chunk in chunks:  # a record, or one already encoded (bytes)
-                handle.write(chunk if isinstance(chunk, bytes) else encode(chunk, self.dumps))
-            handle.write(encode(SNAPSHOT_END, self.dumps))
-            handle.flush()
-            os.fsync(handle.fileno())
-            size = handle.tell()
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(encode(("snapshot", generation), self.dumps))
+                for chunk in chunks:  # a record, or one already encoded (bytes)
+                    handle.write(chunk if isinstance(chunk, bytes) else encode(chunk, self.dumps))
+                handle.write(encode(SNAPSHOT_END, self.dumps))
+                handle.flush()
+                os.fsync(handle.fileno())
+                size = handle.tell()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
         os.replace(temporary, final)
         self.snapshot_bytes = size
         self._fsync_directory()
@@ -209,6 +214,10 @@ class Journal:
                 with contextlib.suppress(FileNotFoundError):
                     total[kind] += path.stat().st_size
         return total
+
+    @property
+    def closed(self):
+        return self._fd is None
 
     def close(self):
         if self._fd is not None:

@@ -110,6 +110,21 @@ def _reduce_frozen(frozen):
 DUMPS = pickler_dumps({FrozenDict: _reduce_frozen})
 
 
+SNAPSHOT_DONE = ("snapshot done",)  # put by the step that finds no record left
+
+
+class SnapshotFailed(RuntimeError):
+    """A snapshot was abandoned (the journal it would have replaced is kept)."""
+
+
+class SnapshotRun:
+    """One snapshot being written: its records (a generator advanced under the service's
+    lock) and the queue that hands them, in order, to its writing thread."""
+
+    def __init__(self, generation, steps):
+        self.generation, self.steps, self.ready = generation, steps, queue.SimpleQueue()
+
+
 class SandboxService:
     def __init__(
         self,
@@ -129,6 +144,7 @@ class SandboxService:
         self.started_at = time.time()
         self.clock = Clock()
         self.stripe = FakeStripe()
+        self.stripe.clock = self.clock.now  # what it makes is stamped with the sandbox's time
         self.push = FakePushProvider()
         self.todos = FakeTodoApi()
         self.push.clock = self.clock.now
@@ -151,7 +167,7 @@ class SandboxService:
         self.location = "memory"
         self.loaded = {"records": 0, "seconds": 0.0}
         self._compacting = None
-        self._snapshot_steps = None  # the snapshot being written: see _snapshot_step
+        self._snapshot = None  # the SnapshotRun being written: see _snapshot_step
         self._served = 0
         self.calls = collections.deque(maxlen=2000)  # (number, service, method, path, outcome)
         self.calls_total = 0
@@ -267,10 +283,10 @@ class SandboxService:
             plans = {name: recorder.snapshot_plan() for name, recorder in self.recorders.items()}
             events = list(self.deliveries.records)
             service = {"clock": self.clock.offset, "endpoint": dict(self.endpoint)}
-            self._snapshot_steps = self._snapshot_records(plans, events, service)
-            self._snapshot_ready = queue.SimpleQueue()
+            run = SnapshotRun(generation, self._snapshot_records(plans, events, service))
+            self._snapshot = run
         thread = threading.Thread(
-            target=self._write_snapshot, args=(generation,), name="sandbox-snapshot", daemon=True
+            target=self._write_snapshot, args=(run,), name="sandbox-snapshot", daemon=True
         )
         self._compacting = thread
         thread.start()
@@ -295,52 +311,60 @@ class SandboxService:
     def _encode_record(self, record):
         return encode(record, self.journal.dumps)
 
-    def _snapshot_step(self):
-        """Under the lock: take the snapshot's next record (a dict's values as they are
-        now) and hand it to the writer. Every journaled change takes one step too, so a
-        busy service finishes its snapshot as surely as an idle one (as Redis rehashes a
-        dict a step per command): taking them all from the writing thread would either
-        hold the lock against the requests or wait behind them for ever."""
-        steps = self._snapshot_steps
-        if steps is None:
+    def _snapshot_step(self, run=None):
+        """Under the lock: take the next record of the snapshot being written (`run`, or
+        the current one) and hand it to its writer. Every journaled change takes one step
+        too, so a busy service finishes its snapshot as surely as an idle one (as Redis
+        rehashes a dict a step per command): taking them all from the writing thread would
+        either hold the lock against the requests or wait behind them for ever."""
+        current = self._snapshot
+        if current is None or (run is not None and run is not current):
             return
         try:
-            record = next(steps, None)
-        except Exception as error:  # never the request's failure: the writer gives up
-            record = error
-        if record is None or isinstance(record, Exception):
-            self._snapshot_steps = None
-        self._snapshot_ready.put(record)
+            record = next(current.steps)
+        except StopIteration:
+            record = SNAPSHOT_DONE
+        except BaseException as error:  # the writer gives up; a request goes on
+            current.ready.put(error)
+            self._snapshot = None  # (after the put: see records() in _write_snapshot)
+            if not isinstance(error, Exception):
+                raise
+            return
+        current.ready.put(record)
+        if record is SNAPSHOT_DONE:
+            self._snapshot = None
 
-    def _write_snapshot(self, generation):
-        ready = self._snapshot_ready
-
+    def _write_snapshot(self, run):
         def records():
             while True:
                 try:
-                    record = ready.get_nowait()
+                    record = run.ready.get_nowait()
                 except queue.Empty:
+                    if self._snapshot is not run and run.ready.empty():
+                        raise SnapshotFailed("another snapshot took its place") from None
                     if self.lock.acquire(timeout=0.01):  # busy: the requests take steps
                         try:
-                            self._snapshot_step()
+                            self._snapshot_step(run)
                         finally:
                             self.lock.release()
                     continue
-                if record is None:
-                    return
-                if isinstance(record, Exception):
-                    raise record
+                if record is SNAPSHOT_DONE:
+                    return  # (the only way a snapshot is complete: see _snapshot_step)
+                if isinstance(record, BaseException):
+                    raise SnapshotFailed(f"a step failed: {record!r}") from record
                 yield record
 
         try:
-            self.journal.write_snapshot(generation, records())
+            self.journal.write_snapshot(run.generation, records())
         except Exception:
             logger.exception(
-                "sandbox state: writing snapshot %s failed (the journal is kept)", generation
+                "sandbox state: writing snapshot %s failed (the journal is kept)", run.generation
             )
         finally:
-            self._snapshot_steps = None  # (after a failure: the requests stop taking steps)
-            self._compacting = None
+            if self._snapshot is run:
+                self._snapshot = None
+            if self._compacting is threading.current_thread():
+                self._compacting = None
 
     def wait_compaction(self, timeout=60):
         thread = self._compacting
@@ -350,11 +374,16 @@ class SandboxService:
     def close(self, snapshot=True):
         """Stop the deliveries and close the journal; with `snapshot`, first write a snapshot
         of what the journal holds since the last one (cheap: only changed objects are
-        pickled again), so the next start reads a snapshot and an empty journal."""
+        pickled again), so the next start reads a snapshot and an empty journal. A second
+        call does nothing."""
         self.deliveries.stop()
         self.wait_compaction()
-        if self.journal is not None:
-            if snapshot and self.journal.bytes_written > 0:
+        if self.journal is not None and not self.journal.closed:
+            if self._compacting is not None:
+                logger.warning(
+                    "sandbox state: a snapshot is still being written; the journal is kept"
+                )
+            elif snapshot and self.journal.bytes_written > 0:
                 self._start_compaction()
                 self.wait_compaction(timeout=120)
             with self.lock:
@@ -402,6 +431,13 @@ class SandboxService:
                 if isinstance(log, list) and len(log) > KEEP_REQUESTS:
                     del log[:-KEEP_REQUESTS]
         if not writes:
+            if name == "stripe" and getattr(self.stripe._snapshots, "touched", None):
+                # a read that opened an event: its data filled in, its stored snapshot
+                # dropped, two dicts a fuzzy snapshot may write either side of the read;
+                # journaled (once per event), so a start after kill -9 never finds one
+                # without the other
+                self._commit(("stripe",))
+                return
             self.recorders[name].discard()
             return
         if name == "stripe":
@@ -452,7 +488,7 @@ class SandboxService:
         snapshot = peek(self.stripe._snapshots, event_id)
         try:
             packed, previous, request_id, idempotency_key = snapshot
-            text = packed if isinstance(packed, str) else unpack(packed).decode()
+            text = packed if isinstance(packed, str) else unpack(packed, type(self.stripe)).decode()
         except (TypeError, ValueError):
             return encode_json(self.stripe.get(event_id))  # another shape: the engine's way
         data = '{"object":' + text
@@ -784,17 +820,17 @@ class SandboxService:
             }  # fmt: skip
             if not full:
                 data = dict.get(self.stripe._snapshots, event_id)
-                body["object_id"] = _object_id(event, data)
+                body["object_id"] = _object_id(event, data, type(self.stripe))
             body["delivery"] = record.as_json() if record else None
             return body
 
 
-def _object_id(event, snapshot):
+def _object_id(event, snapshot, engine_class):
     if event.get("data"):
         return event["data"]["object"].get("id")
     if snapshot:
         packed = snapshot[0]
-        text = packed if isinstance(packed, str) else unpack(packed).decode()
+        text = packed if isinstance(packed, str) else unpack(packed, engine_class).decode()
         start = text.find('"id":"')
         if start >= 0:
             return text[start + 6 : text.find('"', start + 6)]

@@ -18,6 +18,7 @@ through any transport. Layout (after moto's models/responses/urls split):
 
 import copy
 import threading
+import time
 
 from fakes.contract import FaultPlan
 from fakes.stripe.client_side import ClientSide
@@ -151,6 +152,13 @@ class FakeStripe(
              "_idempotent", "_card_of", "_parents", "_refunds_due",
              "_set_up", "_ephemeral_versions", "_balance_sources", "_fixtures",
              "_account_of")  # fmt: skip
+
+    # what "now" is for the objects it makes and the holds it expires: the machine's time,
+    # or the sandbox service's clock (moved forward by `sandbox clock advance`)
+    clock = staticmethod(time.time)
+
+    def now(self):
+        return int(self.clock())
 
     def __init__(self, *, compact_json=False, stripe_mock=False):
         """compact_json: answer `{"a":1}` rather than api.stripe.com's indented JSON (faster);

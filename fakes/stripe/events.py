@@ -70,7 +70,7 @@ class Events:
             "id": self.new_id("evt"),
             "object": "event",
             "api_version": API_VERSION,
-            "created": int(time.time()),
+            "created": self.now(),
             "data": None,
             "livemode": False,
             "pending_webhooks": 1,

@@ -364,6 +364,33 @@ class Journeys:
                          customer["id"])  # fmt: skip
         self.assertEqual(customers.customer_for(self.user), customer["id"])
 
+    def test_a_customer_stripe_no_longer_has_is_forgotten_and_made_again(self):
+        """Deleted in the Dashboard, or gone in a sandbox reset: the saved cards are none
+        (not a 503 "provider unavailable" for ever), and saving a card or paying makes a
+        new Customer, under a new idempotency key (the old one would replay the deleted)."""
+        self.assertEqual(self.post("payment-method-setup").status_code, 201)
+        old = StripeCustomer.objects.get(user=self.user)
+        stripe.Customer.delete(old.stripe_customer_id)
+        with self.assertLogs("payments.customers", "WARNING"):
+            self.assertEqual(self.saved_cards(), [])
+        self.assertEqual(customers.customer_for(self.user, create=False), None)
+        setup = self.post("payment-method-setup")
+        self.assertEqual(setup.status_code, 201, setup.content)
+        (customer,) = [c for c in self.engine.all("customer") if not c.get("deleted")]
+        self.assertEqual(setup.json()["customer"], customer["id"])
+        self.assertNotEqual(customer["id"], old.stripe_customer_id)
+        self.assertNotEqual(StripeCustomer.objects.get(user=self.user).reference, old.reference)
+
+        stripe.Customer.delete(customer["id"])  # and a sheet payment: refused once, then made
+        with self.assertLogs("payments.customers", "WARNING"):
+            refused = self.post("payment-sheet", {"amount": 500})
+        self.assertEqual(refused.status_code, 400, refused.content)
+        self.assertEqual(refused.json()["error"]["code"], "resource_missing")
+        again = self.post("payment-sheet", {"amount": 500})
+        self.assertEqual(again.status_code, 201, again.content)
+        self.assertNotIn(again.json()["customer"], (old.stripe_customer_id, customer["id"]))
+        self.check_ledger()
+
 
 @MOBILE_SETTINGS
 class InProcessJourneyTests(Journeys, APITestCase):

@@ -11,8 +11,6 @@ are pending for two days, then available; a card that bypasses the pending balan
 (4000000000000077) is available at once (docs.stripe.com/testing#available-balance).
 """
 
-import time
-
 from fakes.stripe.currencies import decimals
 from fakes.stripe.wire import as_int, invalid, not_found
 
@@ -70,7 +68,7 @@ class Balance:
             "net": amount - fee,
             "reporting_category": category,
             "source": source["id"],
-            "status": "available" if available_on <= time.time() else "pending",
+            "status": "available" if available_on <= self.now() else "pending",
             "type": kind,
         }
 

@@ -2,7 +2,6 @@
 
 import functools
 import json
-import time
 
 import stripe
 
@@ -175,12 +174,12 @@ class Charges:
             "amount": charge["amount"],
             "balance_transactions": [],
             "charge": charge["id"],
-            "created": int(time.time()),
+            "created": self.now(),
             "currency": charge["currency"],
             "enhanced_eligibility_types": [],
             "evidence": {},
             "evidence_details": {
-                "due_by": int(time.time()) + 7 * 86400,
+                "due_by": self.now() + 7 * 86400,
                 "has_evidence": False,
                 "past_due": False,
                 "submission_count": 0,
@@ -225,7 +224,7 @@ class Charges:
             "billing_details": BILLING_DETAILS,
             "calculated_statement_descriptor": "FAKE STRIPE",
             "captured": succeeded and capture,
-            "created": int(time.time()),
+            "created": self.now(),
             "currency": currency,
             "customer": customer,
             "description": params.get("description"),
@@ -433,7 +432,7 @@ class Charges:
             "amount": amount,
             "balance_transaction": None,
             "charge": charge["id"],
-            "created": int(time.time()),
+            "created": self.now(),
             "currency": charge["currency"],
             "destination_details": {
                 "card": {

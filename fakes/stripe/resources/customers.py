@@ -1,7 +1,6 @@
 """Customers, with a card source attached at creation."""
 
 import secrets
-import time
 
 import stripe
 
@@ -54,7 +53,7 @@ class Customers:
             "object": "customer",
             "address": shaped(stripe.Customer, "address", params),
             "balance": params.get("balance") or 0,  # negative: credit for the next invoices
-            "created": int(time.time()),
+            "created": self.now(),
             "currency": None,
             "default_source": default_source,
             "delinquent": False,

@@ -9,7 +9,6 @@ explicitly"). Keys expire an hour after creation (the `expires` Stripe answers).
 
 import re
 import secrets
-import time
 
 from fakes.stripe.wire import invalid, not_found
 
@@ -32,7 +31,7 @@ class EphemeralKeys:
             # customers only.
             raise invalid("Missing required param: customer.", "parameter_missing", "customer")
         customer = self.lookup(params["customer"], "customer", "customer")
-        now = int(time.time())
+        now = self.now()
         key = {
             "id": self.new_id("ephkey"),
             "object": "ephemeral_key",
@@ -52,12 +51,12 @@ class EphemeralKeys:
             key = self.fixture("ephemeral_key", id)
         if key is None or key.get("object") != "ephemeral_key":
             raise not_found("ephemeral_key", id)
-        key["expires"] = min(key["expires"], int(time.time()))
+        key["expires"] = min(key["expires"], self.now())
         return key
 
     def ephemeral_key_customer(self, secret):
         """The customer a live ephemeral key secret acts for, or None (harness/auth use)."""
-        now = int(time.time())
+        now = self.now()
         for key in self.all("ephemeral_key"):
             # bytes: compare_digest refuses a str outside ASCII (a hostile Bearer header)
             given = secret.encode("utf-8", "replace")

@@ -1,7 +1,6 @@
 """PaymentIntents: create, confirm (3-D Secure via requires_action), cancel."""
 
 import json
-import time
 
 import stripe
 
@@ -78,7 +77,7 @@ class PaymentIntents:
             "capture_method": params.get("capture_method", "automatic_async"),
             "client_secret": f"{intent_id}_secret_{client_secret_tail()}",
             "confirmation_method": "automatic",
-            "created": int(time.time()),
+            "created": self.now(),
             "currency": currency,
             "customer": params.get("customer"),
             "description": params.get("description"),
@@ -275,7 +274,7 @@ class PaymentIntents:
         self._release_hold(intent)
         intent.update(
             status="canceled",
-            canceled_at=int(time.time()),
+            canceled_at=self.now(),
             next_action=None,
             cancellation_reason=params.get("cancellation_reason"),
         )
@@ -325,7 +324,7 @@ class PaymentIntents:
         customer-initiated card payments; Visa merchant-initiated ones 4 days 18 hours, pass
         hold_seconds). The docs name no cancellation_reason; the fake uses the enum's
         `automatic`. Returns the intents canceled."""
-        now = int(time.time()) if now is None else int(now)
+        now = self.now() if now is None else int(now)
         with self._lock:
             expired = []
             for intent in self.all("payment_intent"):

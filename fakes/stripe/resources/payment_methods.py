@@ -1,7 +1,6 @@
 """PaymentMethods of type card, including Stripe's magic pm_card_* ids."""
 
 import bisect
-import time
 
 from fakes.stripe import cards
 from fakes.stripe.params import apply_metadata
@@ -35,7 +34,7 @@ class PaymentMethods:
             "allow_redisplay": "unspecified",
             "billing_details": empty_billing_details(),
             "card": self._pm_card_details(test_card, month, year, fingerprint),
-            "created": int(time.time()),
+            "created": self.now(),
             "customer": None,
             "livemode": False,
             "metadata": apply_metadata({}, metadata),

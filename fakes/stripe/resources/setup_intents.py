@@ -13,7 +13,6 @@ Events: setup_intent.created, .requires_action, .succeeded, .setup_failed, .canc
 """
 
 import json
-import time
 
 from fakes.stripe import cards
 from fakes.stripe.params import apply_metadata
@@ -40,7 +39,7 @@ class SetupIntents:
             self._payment_method(params["payment_method"]) if params.get("payment_method") else None
         )
         intent_id = self.new_id("seti")
-        now = int(time.time())
+        now = self.now()
         intent = {
             "id": intent_id,
             "object": "setup_intent",

@@ -30,7 +30,6 @@ purposes", docs.stripe.com/api/customers/object#customer_object-currency).
 Renewals, proration and dunning are not modelled.
 """
 
-import time
 from decimal import ROUND_HALF_UP, Decimal
 
 import stripe
@@ -75,7 +74,7 @@ class Subscriptions:
         extras = [self._price_of(entry, f"add_invoice_items[{n}]")[0]
                   for n, entry in enumerate(params.get("add_invoice_items") or [])]  # fmt: skip
         sub_id = self.new_id("sub")
-        now = int(time.time())
+        now = self.now()
         rest = {k: v for k, v in params.items() if k not in ("items", "add_invoice_items")}
         sub = build(stripe.Subscription, rest, "/v1/subscriptions")
         sub["default_tax_rates"] = defaults
@@ -168,7 +167,7 @@ class Subscriptions:
         return item
 
     def _new_item(self, sub_id, entry, price, plan, tax_rates=None):
-        now = int(time.time())
+        now = self.now()
         interval = ((price.get("recurring") or {}).get("interval")) or "month"
         item = build(stripe.SubscriptionItem, {}, "")
         item.update(
@@ -236,7 +235,7 @@ class Subscriptions:
             total_excluding_tax=total - exclusive - inclusive,
             total_taxes=self._total_taxes(taxes), default_tax_rates=defaults,
             starting_balance=starting, ending_balance=ending,
-            status="open", collection_method=sub["collection_method"], created=int(time.time()),
+            status="open", collection_method=sub["collection_method"], created=self.now(),
             billing_reason="subscription_create",
             lines={"object": "list", "data": lines, "has_more": False,
                    "url": f"/v1/invoices/{invoice_id}/lines"},
@@ -375,7 +374,7 @@ class Subscriptions:
             raise invalid(
                 f"No such subscription: '{id}'", "resource_missing", "id", status=404
             )  # Stripe: a canceled subscription cannot be canceled again
-        now = int(time.time())
+        now = self.now()
         sub.update(status="canceled", canceled_at=now, ended_at=now)
         self._emit("customer.subscription.deleted", sub)
         return sub

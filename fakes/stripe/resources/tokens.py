@@ -149,7 +149,7 @@ class Tokens:
 
     def _other_token(self, kind, params):
         token = {"id": self.new_id("btok" if kind == "bank_account" else ("cvctok" if kind == "cvc_update" else "tok")),
-                 "object": "token", "client_ip": None, "created": int(time.time()),
+                 "object": "token", "client_ip": None, "created": self.now(),
                  "livemode": False, "type": kind, "used": False}  # fmt: skip
         if kind == "bank_account":
             data = params["bank_account"] if isinstance(params["bank_account"], dict) else {}
@@ -167,7 +167,7 @@ class Tokens:
             "object": "token",
             "card": card,
             "client_ip": None,
-            "created": int(time.time()),
+            "created": self.now(),
             "livemode": False,
             "type": "card",
             "used": False,
