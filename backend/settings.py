@@ -6,6 +6,7 @@ the sandbox service's fakes, reached over HTTP with test keys: docs/sandbox.md).
 docs/operations.md lists every variable.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,6 +78,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # static files under any WSGI server (gunicorn has none); with DEBUG on straight from
+    # the apps' folders, else from STATIC_ROOT after `collectstatic`
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "conventions.errors.ApiErrorPagesMiddleware",
     "conventions.inputs.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,6 +124,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise: after `collectstatic`, STATIC_ROOT's files, indexed once (production); until
+# then (the sandbox, the tests) each file straight from its app's folder, as runserver does
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = not os.path.isdir(STATIC_ROOT)
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 

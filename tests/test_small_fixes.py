@@ -82,6 +82,21 @@ class ApiErrorPagesTests(TestCase):
         self.assert_envelope(self.client.post("/api/no-such-thing"), 404, "not_found")
 
 
+class StaticFilesTests(TestCase):
+    def test_the_admins_and_swagger_uis_files_come_from_the_app_itself(self):
+        """Under gunicorn (`sandbox serve`) nothing else serves them (WhiteNoise: before
+        `collectstatic`, straight from the apps' folders; docs/dependencies.md)."""
+        for path in (
+            "/static/admin/css/base.css",
+            "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+        ):
+            with self.subTest(path=path):
+                response = self.client.get(path)
+                self.assertEqual(response.status_code, 200)
+                self.assertGreater(len(b"".join(response.streaming_content)), 1000)
+        self.assertEqual(self.client.get("/static/admin/no-such-file.css").status_code, 404)
+
+
 class PagesOutsideTheApiTests(TestCase):
     """A person outside /api/ gets a small page saying what to do, never Django's debug
     404 listing the URL patterns; the browser's /favicon.ico gets an icon (issue 19, #6)."""
