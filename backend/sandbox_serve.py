@@ -163,6 +163,10 @@ class Supervisor:
                 backend,
                 lambda: requests.get(f"{backend_url}/api/health/", timeout=2).status_code == 200,
             )
+            # what failed while the backend was starting (after a restart, pending
+            # webhooks are tried at once) is tried again now, not at its next retry
+            with contextlib.closing(sandbox.client(service_url, options["console_password"] or "")) as control:  # fmt: skip
+                control.post("webhook/retry-pending")
             console = (options["public_url"] or service_url).rstrip("/") + "/console/"
             self.write(f"Backend: {backend_url}/api/ (docs {backend_url}/api/docs/)")
             self.write(f"Console: {console}")

@@ -55,6 +55,7 @@ class DeviceListCreateView(generics.ListAPIView):
                 "The push provider did not register the device; it is saved and can be retried.",
                 code="push_provider_unavailable" if error.retryable else "push_registration_failed",
                 status_code=503 if error.retryable else 502,
+                headers={"Retry-After": "30"} if error.retryable else None,
             ) from error
         device.registered_at, device.last_error = timezone.now(), ""
         device.save(update_fields=["registered_at", "last_error"])

@@ -4,8 +4,10 @@ service, and the commands that talk to it (the service itself: test_sandbox_serv
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -229,6 +231,34 @@ class FakeservicesCommandTests(SimpleTestCase):
             call_command("fakeservices", "--webhook-secret", "whsec_x", "--state", "memory")
         with self.assertRaisesMessage(CommandError, "--console-password"):
             call_command("fakeservices", "--bind", "0.0.0.0", "--port", "0", "--state", "memory")
+
+    def test_bad_ports_and_state_are_clear_errors_before_anything_starts(self):
+        with self.assertRaisesMessage(CommandError, "--port is a port, 0-65535 (got 70000)"):
+            call_command("fakeservices", "--port", "70000", "--state", "memory")
+        with tempfile.NamedTemporaryFile() as not_a_folder:
+            with self.assertRaisesMessage(CommandError, "cannot keep the state in"):
+                call_command("fakeservices", "--port", "0", "--state", not_a_folder.name)
+        for port in ("0", "70000"):
+            with self.subTest(port=port):
+                with self.assertRaisesMessage(CommandError, "--port is a port, 1-65535"):
+                    call_command("sandbox", "serve", "--port", port, "--no-migrate")
+        with self.assertRaisesMessage(CommandError, "two ports"):
+            call_command("sandbox", "serve", "--port", "18765", "--service-port", "18765", "--no-migrate")  # fmt: skip
+        with socket.socket() as taken, socket.socket() as free:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            free.bind(("127.0.0.1", 0))
+            port, backend_port = str(taken.getsockname()[1]), str(free.getsockname()[1])
+            free.close()
+            # (its readiness check would have reached the other server and said "ready")
+            with self.assertRaisesMessage(CommandError, f"--service-port {port} on 127.0.0.1 is taken"):  # fmt: skip
+                call_command("sandbox", "serve", "--port", backend_port, "--service-port", port, "--no-migrate")  # fmt: skip
+
+    def test_a_bad_delay_is_refused_before_the_service_is_asked(self):
+        # (NaN once reached the JSON encoder, and was reported as "the service does not answer")
+        for delay in ("nan", "inf", "0", "601", "soon"):
+            with self.subTest(delay=delay), self.assertRaisesMessage(CommandError, "--delay"):
+                call_command("sandbox", "fault", "stripe", "POST", "/v1/charges", "slow", "--delay", delay)  # fmt: skip
 
     def test_serve_refuses_beyond_loopback_without_a_password(self):
         with (

@@ -352,6 +352,27 @@ class ControlApiTests(ServiceTestCase):
             self.assertEqual(self.control("GET", "faults")["data"], [])
             stripe.Charge.create(amount=500, currency="usd", source="tok_visa")
 
+    def test_bodies_nested_thousands_deep_or_too_big_are_refused_not_500s(self):
+        deep = "[" * 5000 + "]" * 5000
+        headers = {"Content-Type": "application/json"}
+        answer = self.http.post(self.url + "/control/faults", data=deep, headers=headers)
+        self.assertEqual((answer.status_code, answer.json()["error"]["code"]), (400, "parse_error"))
+        big = json.dumps({"padding": "x" * 100_000})
+        answer = self.http.post(self.url + "/control/faults", data=big, headers=headers)
+        self.assertEqual(answer.status_code, 413)
+        self.assertEqual(answer.json()["error"]["code"], "payload_too_large")
+        pushed = self.http.post(self.url + "/push/registerDevice", data=deep, headers=headers)
+        self.assertEqual(pushed.status_code, 400)
+        form = "amount=500&currency=usd&source=tok_visa&metadata" + "[a]" * 3000 + "=b"
+        charged = self.http.post(
+            self.url + "/stripe/v1/charges",
+            data=form,
+            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        self.assertEqual(charged.status_code, 400, charged.text[:200])
+        self.assertEqual(charged.json()["error"]["type"], "invalid_request_error")
+        self.assertEqual(self.service.status()["stripe"]["charge"], 0)
+
     def test_every_kind_the_fakes_know(self):
         outcomes = {}
         for kind in ("5xx", "429", "timeout", "reset", "lost"):
@@ -597,6 +618,29 @@ class WebhookTests(ServiceTestCase):
         [event] = self.control("GET", "events")["data"]
         self.assertEqual(event["delivery"]["status"], "delivered")
         self.assertEqual(len(event["delivery"]["attempts"]), 2)
+
+    def test_pending_deliveries_can_all_fall_due_now(self):
+        """What `sandbox serve` asks once the backend answers: the next retry (an hour away
+        here, as in Stripe's schedule) is not waited for."""
+        self.start_forwarding(retry_delays=(3600, 3600))
+        self.answers = [500]
+        with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
+            stripe.Customer.create()
+            deadline = time.monotonic() + 5
+            while not self.received and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.wait()
+        [event] = self.control("GET", "events")["data"]
+        self.assertEqual(event["delivery"]["status"], "pending")
+        self.assertEqual(self.control("POST", "webhook/retry-pending"), {"retried": 1})
+        deadline = time.monotonic() + 5
+        while len(self.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.wait()
+        [event] = self.control("GET", "events")["data"]
+        self.assertEqual(event["delivery"]["status"], "delivered")
+        self.assertEqual(len(event["delivery"]["attempts"]), 2)
+        self.assertEqual(self.control("POST", "webhook/retry-pending"), {"retried": 0})
 
     def test_the_secret_is_kept_with_the_state(self):
         self.start()

@@ -94,7 +94,7 @@ class FakePushProvider:
             )
         try:
             request = json.loads(body or b"null")["request"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             request = None
         if not isinstance(request, dict):
             return FakeResponse.json(

@@ -169,13 +169,26 @@ def watch_parent(parent):
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def port_number(text):
+    """argparse type: a TCP port, 0 (a free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535 (got {port})")
+    return port
+
+
 def parser():
     found = argparse.ArgumentParser(
         prog="python -m fakes.service",
         description="The sandbox service: the Stripe, push and todo fakes, their state, the "
         "control API and the console, on one port.",
     )
-    found.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: a free one)")
+    found.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT, help="port (0: a free one)"
+    )
     found.add_argument(
         "--bind",
         default="127.0.0.1",
@@ -278,6 +291,9 @@ def run(args, out):
     except StateLocked as error:
         server.server_close()
         raise ServiceError(str(error)) from None
+    except OSError as error:  # not a directory, not writable, ...
+        server.server_close()
+        raise ServiceError(f"cannot keep the state in {args.state}: {error}") from None
     service.stripe.stripe_mock = args.stripe_mock
     service.stripe.compact_json = args.compact_json
     attach(server, service)

@@ -20,6 +20,7 @@ from fakes.service.triggers import TRIGGERS
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_ADVANCE = 366 * 86400
+MAX_BODY = 64 * 1024  # bytes: the largest control call (a webhook endpoint) is tiny
 
 
 def parse_duration(text):
@@ -94,6 +95,7 @@ class ControlApi:
             ("GET", r"/events/(?P<event>[^/]+)", self.event),
             ("POST", r"/events/(?P<event>[^/]+)/redeliver", self.redeliver),
             ("GET", r"/webhook", self.webhook),
+            ("POST", r"/webhook/retry-pending", self.retry_pending),
             ("POST", r"/webhook", self.set_webhook),
             ("GET", r"/stripe/objects", self.objects),
             ("GET", r"/stripe/objects/(?P<id>[^/]+)", self.stripe_object),
@@ -138,6 +140,10 @@ class ControlApi:
     def _body(method, body, headers):
         if method in ("GET", "DELETE") or not body:
             return {}
+        if len(body) > MAX_BODY:
+            raise ControlError(
+                413, "payload_too_large", f"A control call's body is at most {MAX_BODY} bytes."
+            )
         content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
             # A browser's cross-site form cannot send JSON without asking first (CORS): the
@@ -147,7 +153,7 @@ class ControlApi:
             )
         try:
             data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # (nested thousands deep)
             raise ControlError(400, "parse_error", "The body is not JSON.") from None
         if not isinstance(data, dict | list):
             raise ControlError(400, "parse_error", "The body is a JSON object.")
@@ -242,6 +248,9 @@ class ControlApi:
     def redeliver(self, event, **_):
         record = self.service.redeliver(event)
         return ok(record.as_json(), 202)
+
+    def retry_pending(self, **_):
+        return ok({"retried": self.service.retry_pending_deliveries()})
 
     def webhook(self, **_):
         endpoint = self.service.endpoint

@@ -517,6 +517,13 @@ class SandboxService:
             self._commit((), {"endpoint": dict(endpoint)})
             return dict(endpoint)
 
+    def retry_pending_deliveries(self):
+        with self.lock:
+            records = self.deliveries.retry_pending()
+            if records:
+                self.commit_deliveries(records)
+            return len(records)
+
     def redeliver(self, event_id):
         with self.lock:
             event = peek_value(self.stripe.objects, event_id)

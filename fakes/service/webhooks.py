@@ -229,6 +229,19 @@ class Deliveries:
             self._condition.notify()
         return record
 
+    def retry_pending(self):
+        """Every pending delivery falls due now, its retry count unchanged (the endpoint is
+        up again: `sandbox serve` asks once the backend answers, so what failed while it
+        was starting does not wait for its next retry, hours away in Stripe's schedule)."""
+        now = self.service.clock.now()
+        due = [r for r in self.records.values() if r.status == "pending" and r.next_at is not None]
+        with self._condition:
+            for record in due:
+                record.next_at = now
+                self._push(now, record.event_id, False)
+            self._condition.notify_all()
+        return due
+
     def load(self, record):
         self._set(record)
         if record.status == "pending" and record.next_at is not None:

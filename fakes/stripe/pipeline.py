@@ -138,6 +138,9 @@ class Pipeline:
                 status, payload, extra = self._dispatch(method, path, params, headers, request_id)
             except StripeError as error:
                 status, payload, extra = error.status, {"error": error.body}, {}
+            except RecursionError:  # parameters nested thousands deep: a bad request
+                error = invalid("The request's parameters are nested too deeply.")
+                status, payload, extra = error.status, {"error": error.body}, {}
             finally:
                 self._request_id = self._idempotency_key = None
                 self._end_connected_request()  # (connect.py) the harness sees every account

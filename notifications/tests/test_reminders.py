@@ -334,6 +334,7 @@ class DeviceTests(FakeNotificationServicesMixin, APITestCase):
             response = self.register(platform="android")
         self.assertEqual(response.status_code, 503)
         self.assertEqual(response.json()["error"]["code"], "push_provider_unavailable")
+        self.assertEqual(response["Retry-After"], "30")
         self.assertIsNone(Device.objects.get().registered_at)
 
     def test_bad_platform_is_a_validation_error(self):

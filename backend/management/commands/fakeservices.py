@@ -72,6 +72,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if not 0 <= options["port"] <= 65535:
+            raise CommandError(f"--port is a port, 0-65535 (got {options['port']})")
         if options["webhook_secret"] and not options["forward_to"]:
             raise CommandError("--webhook-secret signs forwarded webhooks: add --forward-to URL")
         argv = ["--port", str(options["port"]), "--bind", options["bind"]]

@@ -1,3 +1,5 @@
+import argparse
+import socket
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -7,6 +9,29 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from backend import sandbox
 
 SERVICES = ("stripe", "push", "todos")
+
+
+def seconds_late(text):
+    """argparse type for --delay: seconds, above 0 and at most 600 (as the service takes)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < seconds <= 600:  # (NaN too)
+        raise argparse.ArgumentTypeError(f"seconds above 0 and at most 600 (got {text})")
+    return seconds
+
+
+def port_taken(host, port):
+    """Why `port` cannot be listened on at `host`, or None (a bind that is let go at once)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 class Command(BaseCommand):
@@ -76,7 +101,9 @@ class Command(BaseCommand):
         fault.add_argument(
             "--after", type=int, default=0, help="let N matching calls through first"
         )
-        fault.add_argument("--delay", type=float, help="slow: seconds late (default 5)")
+        fault.add_argument(
+            "--delay", type=seconds_late, help="slow: seconds late, at most 600 (default 5)"
+        )
         actions.add_parser("faults", help="the faults switched on")
 
         clock = actions.add_parser("clock", help="show the sandbox's time, or `advance DURATION`")
@@ -116,6 +143,23 @@ class Command(BaseCommand):
             )
         if options["workers"] < 1 or options["threads"] < 1:
             raise CommandError("--workers and --threads are 1 or more")
+        for flag, port in (
+            ("--port", options["port"]),
+            ("--service-port", options["service_port"]),
+        ):
+            if not 1 <= port <= 65535:
+                raise CommandError(f"{flag} is a port, 1-65535 (got {port})")
+        if options["port"] == options["service_port"]:
+            raise CommandError(
+                "--port and --service-port are two ports (the backend's, the service's)"
+            )
+        for flag, port in (
+            ("--port", options["port"]),
+            ("--service-port", options["service_port"]),
+        ):
+            taken = port_taken(options["bind"], port)
+            if taken:  # before anything starts: its readiness check would reach the other
+                raise CommandError(f"{flag} {port} on {options['bind']} is taken ({taken})")
         if not options["no_migrate"]:
             call_command("migrate", "--noinput", verbosity=0)
         options["console_password"] = settings.SANDBOX_CONSOLE_PASSWORD
