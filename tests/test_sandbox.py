@@ -189,6 +189,8 @@ class SandboxCommandTests(CommandTestCase, APITestCase):
             self.command("fault", "stripe", "POST")
         with self.assertRaisesMessage(CommandError, "Kind is one of"):
             self.command("fault", "stripe", "POST", "/v1/charges", "explode")
+        with self.assertRaisesMessage(CommandError, "one service, or none"):
+            self.command("fault", "clear", "stripe", "push")
 
     def test_clock_trigger_settle_and_redeliver(self):
         self.assertIn("Sandbox time:", self.command("clock"))

@@ -399,6 +399,8 @@ class ControlApiTests(ServiceTestCase):
         with self.assertRaises(requests.ReadTimeout):
             requests.post(self.url + "/push/createMessage", json=body, timeout=0.3)
         self.assertEqual(len(self.service.push.outbox), 1)
+        [call] = self.control("GET", "calls?service=push")["data"]
+        self.assertEqual(call["outcome"], "slow_response 200")  # (it was logged as a plain 200)
 
     def test_after_lets_calls_through_first(self):
         self.control("POST", "faults", {"service": "stripe", "method": "POST", "path": "/v1/customers",
@@ -437,6 +439,8 @@ class ControlApiTests(ServiceTestCase):
         for duration in ("soon", "0", "-5", "400d", True, "2h30"):
             with self.subTest(duration):
                 self.control("POST", "clock/advance", {"duration": duration}, expect=400)
+        refused = self.control("POST", "clock/advance", {"seconds": "abc"}, expect=400)
+        self.assertEqual(refused["error"]["param"], "seconds")  # the one given
         self.assertEqual(
             self.control("POST", "trigger", {"event": "nope"}, expect=400)["error"]["code"],
             "unknown_trigger",

@@ -217,7 +217,8 @@ class ControlApi:
         try:
             seconds = parse_duration(given)
         except ValueError as refused:
-            raise ControlError(400, "invalid_duration", str(refused), "duration") from None
+            param = "duration" if "duration" in data else "seconds"  # (the one given)
+            raise ControlError(400, "invalid_duration", str(refused), param) from None
         return ok(self.service.advance_clock(seconds))
 
     def triggers(self, **_):

@@ -409,6 +409,8 @@ class SandboxService:
                 self._settle(name, writes, before)
                 self.calls_total += 1
                 outcome = fault.kind if fault is not None else getattr(answer, "status", None)
+                if slow is not None and fault is None:
+                    outcome = f"slow_response {outcome}"  # (answered late, and with what)
                 self.calls.append((self.calls_total, name, method, path, outcome))
         if fault is not None:
             raise fault

@@ -212,6 +212,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"`fault clear [SERVICE]`: SERVICE is one of {', '.join(SERVICES)}"
                 )
+            if options["path"] or options["kind"]:  # (once silently ignored)
+                raise CommandError("`fault clear [SERVICE]`: one service, or none for every one")
             body = {"service": service} if service else {}
             self.write_faults(control.post("faults/clear", body)["data"])
             return
