@@ -148,7 +148,6 @@ class Supervisor:
             service = self.spawn("sandbox service", command, env)
             control = sandbox.client(service_url, options["console_password"] or "")
             endpoint = self.wait_until("sandbox service", service, lambda: control.get("webhook"))
-            control.close()
             environment = sandbox.backend_environment(service_url, endpoint["secret"])
             if options["runserver"]:
                 command = [sys.executable, "manage.py", "runserver", f"{host}:{port}"]
@@ -165,7 +164,7 @@ class Supervisor:
             )
             # what failed while the backend was starting (after a restart, pending
             # webhooks are tried at once) is tried again now, not at its next retry
-            with contextlib.closing(sandbox.client(service_url, options["console_password"] or "")) as control:  # fmt: skip
+            with contextlib.closing(control):
                 control.post("webhook/retry-pending")
             console = (options["public_url"] or service_url).rstrip("/") + "/console/"
             self.write(f"Backend: {backend_url}/api/ (docs {backend_url}/api/docs/)")

@@ -550,14 +550,29 @@ class WebhookTests(ServiceTestCase):
     def wait(self):
         self.assertTrue(self.service.deliveries.wait_idle(10))
 
+    def wait_received(self, count, seconds=5):
+        deadline = time.monotonic() + seconds
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def make_an_event_whose_first_delivery_fails(self):
+        self.answers = [500]
+        with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
+            stripe.Customer.create()
+            self.wait_received(1)
+            self.wait()  # the attempt recorded (and its warning logged)
+
+    def assert_the_event_delivered(self, attempts):
+        [event] = self.control("GET", "events")["data"]
+        self.assertEqual(event["delivery"]["status"], "delivered")
+        self.assertEqual(len(event["delivery"]["attempts"]), attempts)
+
     def test_events_are_delivered_signed_and_every_attempt_is_recorded(self):
         self.start_forwarding()
         self.answers = [500, ConnectionError("down")]
         with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
             customer = stripe.Customer.create(email="a@example.com")
-            deadline = time.monotonic() + 10
-            while len(self.received) < 3 and time.monotonic() < deadline:
-                time.sleep(0.02)
+            self.wait_received(3, seconds=10)
         self.wait()
         [event] = self.control("GET", "events")["data"]
         self.assertEqual(event["type"], "customer.created")
@@ -589,61 +604,33 @@ class WebhookTests(ServiceTestCase):
 
     def test_retries_wait_for_the_sandbox_clock(self):
         self.start_forwarding(retry_delays=(3600,))
-        self.answers = [500]
-        with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
-            stripe.Customer.create()
-            deadline = time.monotonic() + 5
-            while not self.received and time.monotonic() < deadline:
-                time.sleep(0.02)
-            self.wait()  # the attempt recorded (and its warning logged)
+        self.make_an_event_whose_first_delivery_fails()
         time.sleep(0.2)
         self.assertEqual(len(self.received), 1)  # the retry is an hour away
         self.control("POST", "clock/advance", {"duration": "1h"})
-        deadline = time.monotonic() + 5
-        while len(self.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.wait_received(2)
         self.assertEqual(len(self.received), 2)
 
     def test_pending_deliveries_go_on_after_a_restart(self):
         self.start_forwarding(retry_delays=(0.2,))
-        self.answers = [500]
-        with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
-            stripe.Customer.create()
-            deadline = time.monotonic() + 5
-            while not self.received and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.wait()
+        self.make_an_event_whose_first_delivery_fails()
         self.stop()  # before the retry
         self.start_forwarding(retry_delays=(0.2,))
-        deadline = time.monotonic() + 5
-        while len(self.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.wait_received(2)
         self.wait()
-        [event] = self.control("GET", "events")["data"]
-        self.assertEqual(event["delivery"]["status"], "delivered")
-        self.assertEqual(len(event["delivery"]["attempts"]), 2)
+        self.assert_the_event_delivered(attempts=2)
 
     def test_pending_deliveries_can_all_fall_due_now(self):
         """What `sandbox serve` asks once the backend answers: the next retry (an hour away
         here, as in Stripe's schedule) is not waited for."""
         self.start_forwarding(retry_delays=(3600, 3600))
-        self.answers = [500]
-        with self.assertLogs("fakes.service.webhooks", "WARNING"), self.stripe():
-            stripe.Customer.create()
-            deadline = time.monotonic() + 5
-            while not self.received and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.wait()
+        self.make_an_event_whose_first_delivery_fails()
         [event] = self.control("GET", "events")["data"]
         self.assertEqual(event["delivery"]["status"], "pending")
         self.assertEqual(self.control("POST", "webhook/retry-pending"), {"retried": 1})
-        deadline = time.monotonic() + 5
-        while len(self.received) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self.wait_received(2)
         self.wait()
-        [event] = self.control("GET", "events")["data"]
-        self.assertEqual(event["delivery"]["status"], "delivered")
-        self.assertEqual(len(event["delivery"]["attempts"]), 2)
+        self.assert_the_event_delivered(attempts=2)
         self.assertEqual(self.control("POST", "webhook/retry-pending"), {"retried": 0})
 
     def test_the_secret_is_kept_with_the_state(self):

@@ -35,7 +35,7 @@ from fakes.service.recorders import (
 from fakes.service.triggers import TRIGGERS, fill
 from fakes.service.webhooks import TEST_MODE_RETRIES, Deliveries, Delivery
 from fakes.stripe import FakeStripe, decode_form
-from fakes.stripe.events import EVENT_INDEX, peek, unpack
+from fakes.stripe.events import EVENT_INDEX, peek, snapshot_text
 from fakes.stripe.resources.charges import shared
 from fakes.stripe.wire import FrozenDict, encode_json
 from fakes.todos import FakeTodoApi
@@ -490,7 +490,7 @@ class SandboxService:
         snapshot = peek(self.stripe._snapshots, event_id)
         try:
             packed, previous, request_id, idempotency_key = snapshot
-            text = packed if isinstance(packed, str) else unpack(packed, type(self.stripe)).decode()
+            text = snapshot_text(packed, type(self.stripe))
         except (TypeError, ValueError):
             return encode_json(self.stripe.get(event_id))  # another shape: the engine's way
         data = '{"object":' + text
@@ -839,7 +839,7 @@ def _object_id(event, snapshot, engine_class):
         return event["data"]["object"].get("id")
     if snapshot:
         packed = snapshot[0]
-        text = packed if isinstance(packed, str) else unpack(packed, engine_class).decode()
+        text = snapshot_text(packed, engine_class)
         start = text.find('"id":"')
         if start >= 0:
             return text[start + 6 : text.find('"', start + 6)]

@@ -55,6 +55,11 @@ def unpack(packed, engine_class):
     return unpacker.decompress(packed) + unpacker.flush()
 
 
+def snapshot_text(packed, engine_class):
+    """A stored event snapshot's JSON text, whether still text or packed."""
+    return packed if isinstance(packed, str) else unpack(packed, engine_class).decode()
+
+
 class Events:
     def _reset_events(self):
         # event id -> (the object as JSON text, previous attributes), until someone reads it:
@@ -106,11 +111,7 @@ class Events:
             self.objects[event["id"]] = event  # (changed: a store that tracks writes saves it)
             packed, previous, request_id, idempotency_key = self._snapshots.pop(event["id"])
             event["request"] = {"id": request_id, "idempotency_key": idempotency_key}
-            event["data"] = {
-                "object": json.loads(
-                    packed if isinstance(packed, str) else unpack(packed, type(self))
-                )
-            }
+            event["data"] = {"object": json.loads(snapshot_text(packed, type(self)))}
             if previous is not None:
                 event["data"]["previous_attributes"] = previous
         return event

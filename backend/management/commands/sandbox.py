@@ -143,12 +143,6 @@ class Command(BaseCommand):
             )
         if options["workers"] < 1 or options["threads"] < 1:
             raise CommandError("--workers and --threads are 1 or more")
-        for flag, port in (
-            ("--port", options["port"]),
-            ("--service-port", options["service_port"]),
-        ):
-            if not 1 <= port <= 65535:
-                raise CommandError(f"{flag} is a port, 1-65535 (got {port})")
         if options["port"] == options["service_port"]:
             raise CommandError(
                 "--port and --service-port are two ports (the backend's, the service's)"
@@ -157,6 +151,8 @@ class Command(BaseCommand):
             ("--port", options["port"]),
             ("--service-port", options["service_port"]),
         ):
+            if not 1 <= port <= 65535:
+                raise CommandError(f"{flag} is a port, 1-65535 (got {port})")
             taken = port_taken(options["bind"], port)
             if taken:  # before anything starts: its readiness check would reach the other
                 raise CommandError(f"{flag} {port} on {options['bind']} is taken ({taken})")
